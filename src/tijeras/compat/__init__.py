@@ -1,0 +1,1 @@
+"""Drop-in replacements for the official packages' public APIs."""

@@ -1,0 +1,1 @@
+"""Inference engine: preprocessing, the predictor, embedding cache and post-processing."""

@@ -1,0 +1,1 @@
+"""Model definitions, configurations, the registry and checkpoint loading."""
