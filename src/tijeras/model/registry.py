@@ -119,6 +119,9 @@ def _build_sam(config: cfg.SamConfig) -> nn.Module:
 _BUILDERS = {"sam": _build_sam}
 
 _SAM_URL = "https://dl.fbaipublicfiles.com/segment_anything/"
+# Meta publishes no digests. The SHA-256 values below are those recorded by the Git LFS servers of
+# several independent public mirrors of these exact files (Hugging Face model repositories that
+# uploaded them from Meta's URLs), and match the byte sizes Meta's server reports.
 
 register(
     ModelSpec(
@@ -128,7 +131,9 @@ register(
         description="SAM ViT-B (91M parameters)",
         aliases=("vit_b",),
         checkpoint=CheckpointFile(
-            filename="sam_vit_b_01ec64.pth", url=_SAM_URL + "sam_vit_b_01ec64.pth", size=375042383
+            filename="sam_vit_b_01ec64.pth", url=_SAM_URL + "sam_vit_b_01ec64.pth",
+            size=375042383,
+            sha256="ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912",
         ),
     )
 )
@@ -140,7 +145,9 @@ register(
         description="SAM ViT-L (308M parameters)",
         aliases=("vit_l",),
         checkpoint=CheckpointFile(
-            filename="sam_vit_l_0b3195.pth", url=_SAM_URL + "sam_vit_l_0b3195.pth", size=1249524607
+            filename="sam_vit_l_0b3195.pth", url=_SAM_URL + "sam_vit_l_0b3195.pth",
+            size=1249524607,
+            sha256="3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622",
         ),
     )
 )
@@ -152,7 +159,9 @@ register(
         description="SAM ViT-H (636M parameters)",
         aliases=("vit_h", "default"),
         checkpoint=CheckpointFile(
-            filename="sam_vit_h_4b8939.pth", url=_SAM_URL + "sam_vit_h_4b8939.pth", size=2564550879
+            filename="sam_vit_h_4b8939.pth", url=_SAM_URL + "sam_vit_h_4b8939.pth",
+            size=2564550879,
+            sha256="a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e",
         ),
     )
 )
