@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,6 +19,8 @@ class ImageEmbedding:
         input_size: (h, w) of the resized image inside the padded model input.
         model_name: the registered model that produced it.
         extra: further per-image tensors some model families need (name -> tensor).
+        decoder_state: the prompt-independent part of the decoder, computed on first use
+            (never saved: it is derived from ``features``).
     """
 
     features: torch.Tensor
@@ -25,6 +28,7 @@ class ImageEmbedding:
     input_size: tuple[int, int]
     model_name: str
     extra: dict[str, torch.Tensor] = field(default_factory=dict)
+    decoder_state: Any = field(default=None, repr=False, compare=False)
 
 
 @dataclass

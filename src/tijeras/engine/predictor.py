@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..errors import PromptError
+from ..model import fast_decode
 from ..types import ImageEmbedding, MaskPrediction
 from . import transforms
 from .cache import LRUCache, image_key
@@ -233,11 +234,16 @@ class Predictor:
         if point_coords is not None and point_labels is None:
             raise PromptError("point_labels must be given with point_coords")
         points = None if point_coords is None else (point_coords, point_labels)
-        sparse, dense = self.model.prompt_encoder(points=points, boxes=boxes, masks=mask_input)
-        return self.model.mask_decoder(
-            image_embeddings=emb.features,
-            image_pe=self.model.prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-            multimask_output=multimask_output,
+        encoder = self.model.prompt_encoder
+        sparse, dense = encoder(points=points, boxes=boxes, masks=mask_input)
+        if emb.decoder_state is None:
+            emb.decoder_state = fast_decode.prepare_image(
+                self.model.mask_decoder, encoder, emb.features
+            )
+        return fast_decode.decode(
+            self.model.mask_decoder,
+            emb.decoder_state,
+            sparse,
+            None if mask_input is None else dense,
+            multimask_output,
         )

@@ -1,0 +1,257 @@
+"""A faster evaluation of the SAM mask decoder, numerically equivalent to ``MaskDecoder.forward``.
+
+Three changes, none of which alters the function computed:
+
+1. **Image-level work is done once per image** (:func:`prepare_image`): the dense positional
+   encoding, image tokens plus the no-mask embedding, and the first layer's projections of the
+   image tokens (token-to-image keys and values, image-to-token queries). Many prompts then share
+   them without copying the image embedding per prompt.
+2. **Projections of the 4096 image tokens are reassociated** where only a handful of prompt tokens
+   meet them: ``softmax(q (X Wk)^T) (X Wv)`` is evaluated as ``softmax((q Wk) X^T) X Wv`` and
+   ``out_proj(softmax(...) V)`` as ``softmax(...) (V Wo)``, which costs (tokens x C) instead of
+   (4096 x C) per head.
+3. **The output upscaling runs channels-last**: the two stride-2 transposed convolutions are
+   matrix products on the last axis, so no layout changes are needed until the final masks.
+
+Shapes: B prompts, T tokens, L = h*w image tokens, C channels, H heads, D = C_internal / H.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .mask_decoder import MaskDecoder
+from .prompt_encoder import PromptEncoder
+from .transformer import Attention, TwoWayAttentionBlock
+
+
+@dataclass
+class PreparedImage:
+    """Per-image tensors shared by every prompt decoded against one image embedding."""
+
+    image: torch.Tensor  # 1 x L x C image embedding tokens
+    keys: torch.Tensor  # 1 x L x C image tokens with the no-mask embedding added
+    key_pe: torch.Tensor  # 1 x L x C positional encoding
+    first_k: torch.Tensor  # H x L x D first layer token-to-image keys
+    first_v: torch.Tensor  # H x L x D first layer token-to-image values
+    first_q: torch.Tensor  # 1 x H x L x D first layer image-to-token queries
+    grid: tuple[int, int]
+
+
+def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """... x N x (H*D) -> ... x H x N x D."""
+    *lead, n, d = x.shape
+    return x.reshape(*lead, n, heads, d // heads).transpose(-3, -2)
+
+
+def _merge(x: torch.Tensor) -> torch.Tensor:
+    """... x H x N x D -> ... x N x (H*D)."""
+    return x.transpose(-3, -2).flatten(-2)
+
+
+@torch.inference_mode()
+def prepare_image(
+    decoder: MaskDecoder, prompt_encoder: PromptEncoder, features: torch.Tensor
+) -> PreparedImage:
+    """Compute the prompt-independent part of the decoder for a 1 x C x h x w embedding."""
+    grid = (features.shape[-2], features.shape[-1])
+    dense = prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
+    image = features.flatten(2).transpose(1, 2)
+    keys = (features + dense).flatten(2).transpose(1, 2)
+    key_pe = prompt_encoder.get_dense_pe().to(keys.dtype).flatten(2).transpose(1, 2)
+    first = decoder.transformer.layers[0]
+    t2i, i2t = first.cross_attn_token_to_image, first.cross_attn_image_to_token
+    keyed = keys + key_pe
+    return PreparedImage(
+        image=image,
+        keys=keys,
+        key_pe=key_pe,
+        first_k=_heads(t2i.k_proj(keyed), t2i.num_heads)[0],
+        first_v=_heads(t2i.v_proj(keys), t2i.num_heads)[0],
+        first_q=_heads(i2t.q_proj(keyed), i2t.num_heads),
+        grid=grid,
+    )
+
+
+def _token_to_image(
+    attn: Attention, q_in: torch.Tensor, keys: torch.Tensor, key_pe: torch.Tensor
+) -> torch.Tensor:
+    """Prompt tokens (B x T x C) attend to image tokens (1|B x L x C), reassociated."""
+    heads = attn.num_heads
+    b, t, c = q_in.shape
+    q = _heads(attn.q_proj(q_in), heads)  # B x H x T x D
+    d = q.shape[-1]
+    wk = attn.k_proj.weight.reshape(heads, d, c)
+    wv = attn.v_proj.weight.reshape(heads, d, c)
+    qk = torch.einsum("bhtd,hdc->bhtc", q, wk).reshape(b, heads * t, c)
+    bias = torch.einsum("bhtd,hd->bht", q, attn.k_proj.bias.reshape(heads, d)).reshape(b, -1, 1)
+    scores = torch.baddbmm(bias, qk, (keys + key_pe).transpose(1, 2).expand(b, -1, -1))
+    probs = torch.softmax(scores * (1.0 / math.sqrt(d)), dim=-1)  # B x HT x L
+    mixed = torch.bmm(probs, keys.expand(b, -1, -1)).reshape(b, heads, t, c)
+    out = torch.einsum("bhtc,hdc->bhtd", mixed, wv) + attn.v_proj.bias.reshape(heads, 1, d)
+    return attn.out_proj(_merge(out))
+
+
+def _token_to_shared_image(
+    attn: Attention, q_in: torch.Tensor, image_k: torch.Tensor, image_v: torch.Tensor
+) -> torch.Tensor:
+    """Prompt tokens attend to pre-projected image keys/values (H x L x D) shared by all."""
+    heads = attn.num_heads
+    b, t, _ = q_in.shape
+    q = _heads(attn.q_proj(q_in), heads)  # B x H x T x D
+    folded = q.transpose(0, 1).reshape(heads, b * t, -1)
+    out = F.scaled_dot_product_attention(folded, image_k, image_v)
+    return attn.out_proj(_merge(out.reshape(heads, b, t, -1).transpose(0, 1)))
+
+
+def _image_to_token(
+    attn: Attention,
+    scores: torch.Tensor,
+    tokens: torch.Tensor,
+) -> torch.Tensor:
+    """Mix prompt-token values into image tokens: scores B x H x L x T -> B x L x C."""
+    heads = attn.num_heads
+    b, _, length, t = scores.shape
+    probs = torch.softmax(scores, dim=-1)
+    v = _heads(attn.v_proj(tokens), heads)  # B x H x T x D
+    d = v.shape[-1]
+    wo = attn.out_proj.weight.t().reshape(heads, d, -1)  # H x D x C
+    vo = torch.einsum("bhtd,hdc->bhtc", v, wo).reshape(b, heads * t, -1)
+    mixed = probs.permute(0, 2, 1, 3).reshape(b, length, heads * t)
+    return torch.baddbmm(attn.out_proj.bias.expand(b, 1, -1), mixed, vo)
+
+
+def _image_queries_scores(
+    attn: Attention, keyed: torch.Tensor, token_k: torch.Tensor
+) -> torch.Tensor:
+    """Scores of image queries (from ``keyed`` 1|B x L x C) against token keys B x H x T x D."""
+    heads = attn.num_heads
+    b, _, t, d = token_k.shape
+    c = keyed.shape[-1]
+    wq = attn.q_proj.weight.reshape(heads, d, c)
+    kq = torch.einsum("bhtd,hdc->bhtc", token_k, wq).reshape(b, heads * t, c)
+    bias = torch.einsum("bhtd,hd->bht", token_k, attn.q_proj.bias.reshape(heads, d))
+    scores = torch.matmul(keyed, kq.transpose(1, 2))  # B x L x HT
+    scores = scores.reshape(b, -1, heads, t).permute(0, 2, 1, 3) + bias.unsqueeze(2)
+    return scores * (1.0 / math.sqrt(d))
+
+
+def _block(
+    layer: TwoWayAttentionBlock,
+    queries: torch.Tensor,
+    query_pe: torch.Tensor,
+    keys: torch.Tensor,
+    key_pe: torch.Tensor,
+    prepared: PreparedImage | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    if layer.skip_first_layer_pe:
+        queries = layer.self_attn(queries, queries, queries)
+    else:
+        q = queries + query_pe
+        queries = queries + layer.self_attn(q, q, queries)
+    queries = layer.norm1(queries)
+    t2i = layer.cross_attn_token_to_image
+    if prepared is not None:
+        out = _token_to_shared_image(t2i, queries + query_pe, prepared.first_k, prepared.first_v)
+    else:
+        out = _token_to_image(t2i, queries + query_pe, keys, key_pe)
+    queries = layer.norm2(queries + out)
+    queries = layer.norm3(queries + layer.mlp(queries))
+    i2t = layer.cross_attn_image_to_token
+    token_k = _heads(i2t.k_proj(queries + query_pe), i2t.num_heads)
+    if prepared is not None:
+        scale = 1.0 / math.sqrt(token_k.shape[-1])
+        scores = torch.matmul(prepared.first_q, token_k.transpose(-1, -2)) * scale
+    else:
+        scores = _image_queries_scores(i2t, keys + key_pe, token_k)
+    keys = layer.norm4(keys + _image_to_token(i2t, scores, queries))
+    return queries, keys
+
+
+def _upscale_masks(
+    decoder: MaskDecoder, keys: torch.Tensor, hyper: torch.Tensor, grid: tuple[int, int]
+) -> torch.Tensor:
+    """Channels-last output upscaling and hypernetwork product -> B x M x 4h x 4w logits."""
+    up1, norm, _, up2, _ = decoder.output_upscaling
+    b, (h, w) = keys.shape[0], grid
+    c4, c8 = up1.out_channels, up2.out_channels
+    w1 = up1.weight.permute(0, 2, 3, 1).reshape(up1.in_channels, 4 * c4)
+    y = torch.addmm(up1.bias.repeat(4), keys.reshape(b * h * w, -1), w1)
+    y = F.gelu(F.layer_norm(y.view(-1, c4), (c4,), norm.weight, norm.bias, norm.eps))
+    w2 = up2.weight.permute(0, 2, 3, 1).reshape(c4, 4 * c8)
+    z = F.gelu(torch.addmm(up2.bias.repeat(4), y, w2))
+    m = hyper.shape[1]
+    logits = torch.bmm(z.view(b, h * w * 16, c8), hyper.transpose(1, 2))
+    logits = logits.view(b, h, w, 2, 2, 2, 2, m).permute(0, 7, 1, 3, 5, 2, 4, 6)
+    return logits.reshape(b, m, 4 * h, 4 * w)
+
+
+# Prompts decoded together: larger chunks only add memory traffic (each prompt carries its own
+# 4096 x C image tokens and 4h x 4w upscaled features).
+CHUNK = 16
+
+
+@torch.inference_mode()
+def decode(
+    decoder: MaskDecoder,
+    prepared: PreparedImage,
+    sparse: torch.Tensor,
+    dense: torch.Tensor | None,
+    multimask_output: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mask logits (B x M x 4h x 4w) and IoU (B x M) for B prompts against a prepared image.
+
+    Args:
+        sparse: B x K x C sparse prompt embeddings.
+        dense: B x C x h x w mask-prompt embeddings, or None when no mask prompt is given.
+    """
+    b = sparse.shape[0]
+    if b <= CHUNK:
+        return _decode(decoder, prepared, sparse, dense, multimask_output)
+    parts = [
+        _decode(
+            decoder,
+            prepared,
+            sparse[i : i + CHUNK],
+            None if dense is None else dense[i : i + CHUNK],
+            multimask_output,
+        )
+        for i in range(0, b, CHUNK)
+    ]
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
+def _decode(
+    decoder: MaskDecoder,
+    prepared: PreparedImage,
+    sparse: torch.Tensor,
+    dense: torch.Tensor | None,
+    multimask_output: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    b = sparse.shape[0]
+    tokens = decoder.output_tokens(b, sparse.to(prepared.keys.dtype))
+    if dense is None:
+        keys, shared = prepared.keys, prepared
+    else:
+        dense = dense.to(prepared.image.dtype).flatten(2).transpose(1, 2)
+        keys, shared = prepared.image + dense, None
+    queries = tokens
+    for i, layer in enumerate(decoder.transformer.layers):
+        queries, keys = _block(
+            layer, queries, tokens, keys, prepared.key_pe, shared if i == 0 else None
+        )
+    final = decoder.transformer.final_attn_token_to_image
+    queries = decoder.transformer.norm_final_attn(
+        queries + _token_to_image(final, queries + tokens, keys, prepared.key_pe)
+    )
+    keep = range(1, decoder.num_mask_tokens) if multimask_output else range(0, 1)
+    mlps = decoder.output_hypernetworks_mlps
+    hyper = torch.stack([mlps[i](queries[:, 1 + i, :]) for i in keep], dim=1)
+    masks = _upscale_masks(decoder, keys.expand(b, -1, -1), hyper, prepared.grid)
+    iou = decoder.iou_prediction_head(queries[:, 0, :])
+    return masks, iou[:, 1:] if multimask_output else iou[:, :1]
+
