@@ -26,3 +26,42 @@ __all__ = [
     "save_image",
     "save_mask_png",
 ]
+
+# Mask formats: COCO RLEs, polygons, COCO JSON and YOLO segmentation labels.
+from tijeras.io.coco import coco_dataset, merge_coco, segmentation_to_mask, write_coco  # noqa: E402
+from tijeras.io.polygon import (  # noqa: E402
+    Polygon,
+    mask_to_polygons,
+    polygons_to_coco,
+    polygons_to_mask,
+)
+from tijeras.io.rle import (  # noqa: E402
+    coco_rle,
+    coco_rle_one,
+    decode_coco_rle,
+    masks_to_uncompressed_rle,
+    rle_area,
+    uncompressed_rle_to_mask,
+    uncompressed_to_coco_rle,
+)
+from tijeras.io.yolo import write_yolo, yolo_segmentation_lines  # noqa: E402
+
+__all__ += [
+    "Polygon",
+    "coco_dataset",
+    "coco_rle",
+    "coco_rle_one",
+    "decode_coco_rle",
+    "mask_to_polygons",
+    "masks_to_uncompressed_rle",
+    "merge_coco",
+    "polygons_to_coco",
+    "polygons_to_mask",
+    "rle_area",
+    "segmentation_to_mask",
+    "uncompressed_rle_to_mask",
+    "uncompressed_to_coco_rle",
+    "write_coco",
+    "write_yolo",
+    "yolo_segmentation_lines",
+]

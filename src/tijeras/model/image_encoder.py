@@ -92,8 +92,13 @@ class Attention(nn.Module):
         qr = q.reshape(b * heads, rows, kw, hd)
         bias_h = torch.einsum("bhwc,hkc->bhwk", qr, rel_h)  # (bH) x rows x qw x kh
         bias_w = torch.einsum("bhwc,wkc->bhwk", qr, rel_w)  # (bH) x rows x qw x kw
-        bias = (bias_h.unsqueeze(-1) + bias_w.unsqueeze(-2)).reshape(b, heads, n, kh * kw)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+        # Written straight into a contiguous buffer: the broadcast sum is the largest tensor of
+        # a global block, and a layout-following add would need a second full copy.
+        bias = q.new_empty((b * heads, rows, kw, kh, kw))
+        torch.add(bias_h.unsqueeze(-1), bias_w.unsqueeze(-2), out=bias)
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=bias.view(b, heads, n, kh * kw)
+        )
 
 
 def window_partition(x: torch.Tensor, window: int) -> tuple[torch.Tensor, tuple[int, int]]:

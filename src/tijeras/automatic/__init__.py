@@ -1,0 +1,1 @@
+"""Everything mode: automatic mask generation over a grid of point prompts."""

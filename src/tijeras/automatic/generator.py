@@ -1,0 +1,272 @@
+"""Everything mode: prompt SAM with a grid of points (optionally over crops) and keep the good,
+non-overlapping masks.
+
+``SamAutomaticMaskGenerator`` keeps the constructor arguments, defaults and output records of
+Meta's generator of the same name. The work per batch of points: decode all candidates with the
+fast decoder, drop those under the IoU threshold *before* upscaling, upscale the rest in small
+chunks, compute stability, boxes and run-length encodings straight away so no full-size float
+mask outlives its chunk, and concatenate the typed columns once per crop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torchvision.ops import box_area
+
+from ..engine import transforms
+from ..engine.predictor import Predictor
+from ..io.rle import coco_rle, decode_coco_rle, masks_to_uncompressed_rle
+from . import filters
+from .grid import crop_boxes, layer_point_grids
+from .records import MaskRecords
+
+OUTPUT_MODES = ("binary_mask", "uncompressed_rle", "coco_rle")
+UPSCALE_CHUNK = 16  # candidates upscaled to full resolution at a time
+
+
+class SamAutomaticMaskGenerator:
+    """Generate masks for a whole image from a grid of point prompts.
+
+    Args:
+        model: a SAM-family model (``tijeras.load_model`` or ``sam_model_registry``).
+        points_per_side: points along each side of the grid (``points_per_side**2`` prompts);
+            None when ``point_grids`` is given.
+        points_per_batch: prompts decoded together.
+        pred_iou_thresh: keep masks whose predicted IoU is above this (0 keeps all).
+        stability_score_thresh: keep masks whose stability score is at least this (0 keeps all).
+        stability_score_offset: logit offset for the stability score.
+        box_nms_thresh: box IoU above which a lower-scoring mask of one crop is dropped.
+        crop_n_layers: extra layers of crops (layer i has 4**i crops).
+        crop_nms_thresh: box IoU for removing duplicates between crops.
+        crop_overlap_ratio: overlap of neighbouring crops, as a fraction of the short side.
+        crop_n_points_downscale_factor: points per side divided by this at each layer.
+        point_grids: explicit grids (one per layer) of normalised xy points.
+        min_mask_region_area: fill holes and remove islands smaller than this many pixels.
+        output_mode: ``"binary_mask"``, ``"uncompressed_rle"`` or ``"coco_rle"``.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        points_per_side: int | None = 32,
+        points_per_batch: int = 64,
+        pred_iou_thresh: float = 0.88,
+        stability_score_thresh: float = 0.95,
+        stability_score_offset: float = 1.0,
+        box_nms_thresh: float = 0.7,
+        crop_n_layers: int = 0,
+        crop_nms_thresh: float = 0.7,
+        crop_overlap_ratio: float = 512 / 1500,
+        crop_n_points_downscale_factor: int = 1,
+        point_grids: list[np.ndarray] | None = None,
+        min_mask_region_area: int = 0,
+        output_mode: str = "binary_mask",
+    ) -> None:
+        if (points_per_side is None) == (point_grids is None):
+            raise ValueError("exactly one of points_per_side or point_grids must be given")
+        if output_mode not in OUTPUT_MODES:
+            raise ValueError(f"output_mode must be one of {OUTPUT_MODES}, got {output_mode!r}")
+        if points_per_batch < 1:
+            raise ValueError(f"points_per_batch must be >= 1, got {points_per_batch}")
+        if point_grids is None:
+            point_grids = layer_point_grids(
+                points_per_side, crop_n_layers, crop_n_points_downscale_factor
+            )
+        elif len(point_grids) != crop_n_layers + 1:
+            raise ValueError(
+                f"point_grids has {len(point_grids)} grids; crop_n_layers={crop_n_layers} "
+                f"needs {crop_n_layers + 1}"
+            )
+        self.predictor = Predictor(model, cache_size=0)
+        self.point_grids = point_grids
+        self.points_per_batch = points_per_batch
+        self.pred_iou_thresh = pred_iou_thresh
+        self.stability_score_thresh = stability_score_thresh
+        self.stability_score_offset = stability_score_offset
+        self.box_nms_thresh = box_nms_thresh
+        self.crop_n_layers = crop_n_layers
+        self.crop_nms_thresh = crop_nms_thresh
+        self.crop_overlap_ratio = crop_overlap_ratio
+        self.min_mask_region_area = min_mask_region_area
+        self.output_mode = output_mode
+        self.progress: Any = None  # optional callable(done, total) over point batches
+
+    @torch.inference_mode()
+    def generate(self, image: Any) -> list[dict[str, Any]]:
+        """Masks for an image (H x W x 3 uint8 RGB array, path, bytes or PIL image).
+
+        Returns:
+            one record per mask: ``segmentation`` (per ``output_mode``), ``area``, ``bbox``
+            (XYWH), ``predicted_iou``, ``point_coords``, ``stability_score``, ``crop_box`` (XYWH).
+        """
+        from ..io.image import load_image
+
+        array = image if _is_rgb_array(image) else load_image(image)
+        records = self.generate_records(array)
+        return self.to_output(records)
+
+    def generate_records(self, image: np.ndarray) -> MaskRecords:
+        """The kept masks as typed columns (before output formatting)."""
+        size = (image.shape[0], image.shape[1])
+        boxes, layers = crop_boxes(size, self.crop_n_layers, self.crop_overlap_ratio)
+        total = sum(-(-len(self.point_grids[layer]) // self.points_per_batch) for layer in layers)
+        self._done, self._total = 0, total
+        parts = [self._process_crop(image, box, layer) for box, layer in zip(boxes, layers)]
+        data = MaskRecords.cat(parts)
+        if len(boxes) > 1 and len(data):
+            scores = 1 / box_area(data.crop_boxes.float())
+            data = data.filter(filters.nms(data.boxes, scores, self.crop_nms_thresh))
+        if self.min_mask_region_area > 0 and len(data):
+            data = self._remove_small_regions(data, size)
+        return data
+
+    def _process_crop(self, image: np.ndarray, crop_box: list[int], layer: int) -> MaskRecords:
+        x0, y0, x1, y1 = crop_box
+        crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+        crop_size = (crop.shape[0], crop.shape[1])
+        self.predictor.set_image(crop)
+        points = self.point_grids[layer] * np.array(crop_size)[None, ::-1]
+        parts = []
+        for start in range(0, len(points), self.points_per_batch):
+            batch = points[start : start + self.points_per_batch]
+            parts.append(self._process_batch(batch, crop_size, crop_box, image.shape[:2]))
+            self._done += 1
+            if self.progress is not None:
+                self.progress(self._done, self._total)
+        self.predictor.reset_image()
+        data = MaskRecords.cat(parts)
+        if len(data):
+            data = data.filter(filters.nms(data.boxes, data.iou, self.box_nms_thresh))
+        offset = torch.tensor([x0, y0, x0, y0])
+        data.boxes = data.boxes + offset
+        data.points = data.points + offset[:2]
+        data.crop_boxes = torch.tensor([crop_box], dtype=torch.int64).expand(len(data), 4)
+        return data
+
+    def _process_batch(
+        self,
+        points: np.ndarray,
+        crop_size: tuple[int, int],
+        crop_box: list[int],
+        image_size: tuple[int, int],
+    ) -> MaskRecords:
+        predictor = self.predictor
+        emb = predictor.embedding
+        model = predictor.model
+        coords = transforms.scale_coords(torch.from_numpy(points), crop_size, emb.input_size)
+        labels = torch.ones(len(points), 1, dtype=torch.int, device=predictor.device)
+        low_res, iou = predictor.decode(coords[:, None, :].to(predictor.device), labels, None,
+                                        None, True)
+        per_point = low_res.shape[1]
+        low_res, iou = low_res.flatten(0, 1), iou.flatten(0, 1).float()
+        pts = torch.from_numpy(np.repeat(points, per_point, axis=0))
+        keep = torch.arange(len(iou), device=iou.device)
+        if self.pred_iou_thresh > 0:
+            keep = keep[iou[keep] > self.pred_iou_thresh]
+        threshold = model.mask_threshold
+        h, w = image_size
+        full_box = [0, 0, w, h]
+        parts = []
+        for start in range(0, len(keep), UPSCALE_CHUNK):
+            idx = keep[start : start + UPSCALE_CHUNK]
+            logits = model.postprocess_masks(
+                low_res[idx][:, None].float(), emb.input_size, crop_size
+            )[:, 0]
+            stability = filters.stability_score(logits, threshold, self.stability_score_offset)
+            ok = torch.ones_like(stability, dtype=torch.bool)
+            if self.stability_score_thresh > 0:
+                ok = stability >= self.stability_score_thresh
+            masks = logits[ok] > threshold
+            del logits
+            boxes = filters.masks_to_boxes(masks)
+            inside = ~filters.near_crop_edge(boxes, crop_box, full_box)
+            masks, boxes = masks[inside], boxes[inside]
+            if crop_box != full_box:
+                x0, y0, x1, y1 = crop_box
+                masks = F.pad(masks, (x0, w - x1, y0, h - y1), value=False)
+            chosen = idx[ok][inside].cpu()
+            parts.append(
+                MaskRecords(
+                    rles=coco_rle(masks),
+                    iou=iou[chosen].cpu(),
+                    stability=stability[ok][inside].cpu(),
+                    points=pts[chosen],
+                    boxes=boxes.cpu(),
+                    crop_boxes=torch.zeros(len(chosen), 4, dtype=torch.int64),
+                )
+            )
+        return MaskRecords.cat(parts)
+
+    def _remove_small_regions(self, data: MaskRecords, size: tuple[int, int]) -> MaskRecords:
+        masks, unchanged = [], []
+        for rle in data.rles:
+            mask = decode_coco_rle(rle)
+            mask, changed_holes = filters.remove_small_regions(
+                mask, self.min_mask_region_area, "holes"
+            )
+            mask, changed_islands = filters.remove_small_regions(
+                mask, self.min_mask_region_area, "islands"
+            )
+            masks.append(torch.from_numpy(mask))
+            unchanged.append(float(not (changed_holes or changed_islands)))
+        stacked = torch.stack(masks)
+        boxes = filters.masks_to_boxes(stacked)
+        scores = torch.tensor(unchanged)
+        keep = filters.nms(boxes, scores, self.box_nms_thresh)
+        for i in keep.tolist():
+            if scores[i] == 0.0:
+                data.rles[i] = coco_rle(stacked[i : i + 1])[0]
+                data.boxes[i] = boxes[i]
+        return data.filter(keep)
+
+    def to_output(self, data: MaskRecords) -> list[dict[str, Any]]:
+        """Records in Meta's format, with ``segmentation`` as ``output_mode`` asks."""
+        from pycocotools import mask as mask_utils
+
+        if self.output_mode == "coco_rle":
+            segmentations: list[Any] = data.rles
+        elif self.output_mode == "binary_mask":
+            segmentations = [decode_coco_rle(r) for r in data.rles]
+        else:
+            segmentations = [
+                masks_to_uncompressed_rle(torch.from_numpy(decode_coco_rle(r))[None])[0]
+                for r in data.rles
+            ]
+        areas = [int(a) for a in mask_utils.area([_bytes_counts(r) for r in data.rles])] if len(data) else []
+        out = []
+        for i, seg in enumerate(segmentations):
+            out.append(
+                {
+                    "segmentation": seg,
+                    "area": areas[i],
+                    "bbox": _xywh(data.boxes[i]),
+                    "predicted_iou": float(data.iou[i]),
+                    "point_coords": [data.points[i].tolist()],
+                    "stability_score": float(data.stability[i]),
+                    "crop_box": _xywh(data.crop_boxes[i]),
+                }
+            )
+        return out
+
+
+def _bytes_counts(rle: dict) -> dict:
+    counts = rle["counts"]
+    return {"size": rle["size"], "counts": counts.encode() if isinstance(counts, str) else counts}
+
+
+def _xywh(box: torch.Tensor) -> list[int]:
+    x0, y0, x1, y1 = (int(v) for v in box)
+    return [x0, y0, x1 - x0, y1 - y0]
+
+
+def _is_rgb_array(image: Any) -> bool:
+    return (
+        isinstance(image, np.ndarray)
+        and image.ndim == 3
+        and image.shape[2] == 3
+        and image.dtype == np.uint8
+    )
