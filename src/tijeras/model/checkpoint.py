@@ -53,11 +53,14 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, zipfile.BadZipFile, EOFError, pickle.UnpicklingError, OSError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "weights_only" in reason or "Unsupported global" in reason:
+        text = str(exc)
+        reason = text.splitlines()[0] if text else type(exc).__name__
+        if "Weights only load failed" in text or "Unsupported global" in text:
+            found = [line.strip() for line in text.splitlines() if "GLOBAL" in line]
+            detail = f" ({found[0]})" if found else ""
             raise CheckpointError(
-                f"{path} holds Python objects other than tensors and was not loaded for safety "
-                f"({reason})"
+                f"{path} holds Python objects other than tensors and was not loaded, since "
+                f"loading them could run code{detail}"
             ) from None
         raise CheckpointError(
             f"{path} looks truncated or corrupt (size {path.stat().st_size} bytes): {reason}"
