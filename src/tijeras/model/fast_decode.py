@@ -108,35 +108,34 @@ def _token_to_shared_image(
     return attn.out_proj(_merge(out.reshape(heads, b, t, -1).transpose(0, 1)))
 
 
-def _image_to_token(
-    attn: Attention,
-    scores: torch.Tensor,
-    tokens: torch.Tensor,
-) -> torch.Tensor:
-    """Mix prompt-token values into image tokens: scores B x H x L x T -> B x L x C."""
+def _image_to_token(attn: Attention, scores: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Mix prompt-token values into image tokens: scores B x H x T x L -> B x L x C.
+
+    Scores are laid out with the few tokens on a middle axis, so the softmax over them runs
+    vectorised along the 4096 image positions.
+    """
     heads = attn.num_heads
-    b, _, length, t = scores.shape
-    probs = torch.softmax(scores, dim=-1)
+    b, _, t, length = scores.shape
+    probs = torch.softmax(scores, dim=2).reshape(b, heads * t, length)
     v = _heads(attn.v_proj(tokens), heads)  # B x H x T x D
     d = v.shape[-1]
     wo = attn.out_proj.weight.t().reshape(heads, d, -1)  # H x D x C
     vo = torch.einsum("bhtd,hdc->bhtc", v, wo).reshape(b, heads * t, -1)
-    mixed = probs.permute(0, 2, 1, 3).reshape(b, length, heads * t)
-    return torch.baddbmm(attn.out_proj.bias.expand(b, 1, -1), mixed, vo)
+    return torch.baddbmm(attn.out_proj.bias.expand(b, 1, -1), probs.transpose(1, 2), vo)
 
 
 def _image_queries_scores(
     attn: Attention, keyed: torch.Tensor, token_k: torch.Tensor
 ) -> torch.Tensor:
-    """Scores of image queries (from ``keyed`` 1|B x L x C) against token keys B x H x T x D."""
+    """Scores (B x H x T x L) of image queries from ``keyed`` (1|B x L x C) to token keys."""
     heads = attn.num_heads
     b, _, t, d = token_k.shape
     c = keyed.shape[-1]
     wq = attn.q_proj.weight.reshape(heads, d, c)
     kq = torch.einsum("bhtd,hdc->bhtc", token_k, wq).reshape(b, heads * t, c)
     bias = torch.einsum("bhtd,hd->bht", token_k, attn.q_proj.bias.reshape(heads, d))
-    scores = torch.matmul(keyed, kq.transpose(1, 2))  # B x L x HT
-    scores = scores.reshape(b, -1, heads, t).permute(0, 2, 1, 3) + bias.unsqueeze(2)
+    scores = torch.matmul(kq, keyed.transpose(1, 2))  # B x HT x L
+    scores = scores.view(b, heads, t, -1) + bias.unsqueeze(-1)
     return scores * (1.0 / math.sqrt(d))
 
 
@@ -165,7 +164,7 @@ def _block(
     token_k = _heads(i2t.k_proj(queries + query_pe), i2t.num_heads)
     if prepared is not None:
         scale = 1.0 / math.sqrt(token_k.shape[-1])
-        scores = torch.matmul(prepared.first_q, token_k.transpose(-1, -2)) * scale
+        scores = torch.matmul(token_k, prepared.first_q.transpose(-1, -2)) * scale
     else:
         scores = _image_queries_scores(i2t, keys + key_pe, token_k)
     keys = layer.norm4(keys + _image_to_token(i2t, scores, queries))
