@@ -57,8 +57,14 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: B x H x W x C -> B x H x W x C."""
-        b, h, w, c = x.shape
-        qkv = self.qkv(x).reshape(b, h * w, 3, self.num_heads, c // self.num_heads)
+        return self.proj(self.attend_qkv(self.qkv(x)))
+
+    def attend_qkv(self, qkv: torch.Tensor) -> torch.Tensor:
+        """Attention from projected B x H x W x 3C queries/keys/values -> B x H x W x C
+        (before the output projection)."""
+        b, h, w, c3 = qkv.shape
+        c = c3 // 3
+        qkv = qkv.reshape(b, h * w, 3, self.num_heads, c // self.num_heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each B x heads x HW x hd
         rel_h = relative_position_table(h, h, self.rel_pos_h).to(q.dtype)  # h x h x hd
         rel_w = relative_position_table(w, w, self.rel_pos_w).to(q.dtype)  # w x w x hd
@@ -73,8 +79,7 @@ class Attention(nn.Module):
                     self._attend(q[:, :, r0 * w : r1 * w], k, v, rel_h[r0:r1], rel_w, (h, w))
                 )
             out = torch.cat(chunks, dim=2)
-        out = out.transpose(1, 2).reshape(b, h, w, c)
-        return self.proj(out)
+        return out.transpose(1, 2).reshape(b, h, w, c)
 
     @staticmethod
     def _attend(
@@ -101,8 +106,13 @@ class Attention(nn.Module):
         )
 
 
-def window_partition(x: torch.Tensor, window: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Zero-pad B x H x W x C to multiples of ``window`` and split it into windows.
+def window_partition(
+    x: torch.Tensor, window: int, fill: torch.Tensor | None = None
+) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad B x H x W x C to multiples of ``window`` and split it into windows.
+
+    The padding is zero, or the C-vector ``fill`` (the value a zero token takes after a linear
+    layer, so padding can be added after the projection instead of before it).
 
     Returns:
         (B * nWin) x window x window x C, and the padded (H, W).
@@ -111,7 +121,14 @@ def window_partition(x: torch.Tensor, window: int) -> tuple[torch.Tensor, tuple[
     pad_h = (window - h % window) % window
     pad_w = (window - w % window) % window
     if pad_h or pad_w:
-        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+        if fill is None:
+            x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+        else:
+            padded = x.new_empty((b, h + pad_h, w + pad_w, c))
+            padded[:, :h, :w] = x
+            padded[:, h:] = fill
+            padded[:, :h, w:] = fill
+            x = padded
     hp, wp = h + pad_h, w + pad_w
     x = x.view(b, hp // window, window, wp // window, window, c)
     return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window, window, c), (hp, wp)
@@ -148,9 +165,13 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.norm1(x)
         if self.window_size > 0:
+            # Padding tokens are zero after the norm, so their projections are the qkv bias:
+            # project the real tokens only and pad with the bias.
             hw = (x.shape[1], x.shape[2])
-            y, padded = window_partition(y, self.window_size)
-            y = window_unpartition(self.attn(y), self.window_size, padded, hw)
+            qkv = self.attn.qkv(y)
+            windows, padded = window_partition(qkv, self.window_size, fill=self.attn.qkv.bias)
+            y = self.attn.attend_qkv(windows)
+            y = self.attn.proj(window_unpartition(y, self.window_size, padded, hw))
         else:
             y = self.attn(y)
         x = x + y
