@@ -539,3 +539,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+from tijeras.cli import everything as _everything  # noqa: E402,F401  (registers the command)
