@@ -20,6 +20,7 @@ _EXPORTS = {
     "sam_model_registry": "tijeras.compat.segment_anything",
     "SamPredictor": "tijeras.compat.segment_anything",
     "ResizeLongestSide": "tijeras.compat.segment_anything",
+    "SamAutomaticMaskGenerator": "tijeras.automatic.generator",
     "Predictor": "tijeras.engine.predictor",
     "build_model": "tijeras.model.registry",
     "get_spec": "tijeras.model.registry",
