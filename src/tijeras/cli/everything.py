@@ -408,36 +408,18 @@ def _model_loader(
 ) -> Callable[[], Any]:
     """Check the model, weights and device now; return a function building the generator
     (once, on first use: a run where every image is already done loads nothing)."""
-    from tijeras.model.download import cache_dir, cached_checkpoint
-    from tijeras.model.registry import get_spec
+    from tijeras.cli.main import model_builder
 
-    spec = get_spec(model_name)
-    if checkpoint is None and spec.checkpoint is not None:
-        checkpoint = cached_checkpoint(spec.name, cache)
-        if checkpoint is None:
-            _fail(
-                f"no weights for {spec.name} in {cache_dir(cache)}: run "
-                f"`tijeras download {spec.name}` or pass --checkpoint PATH"
-            )
-    elif checkpoint is not None and not checkpoint.is_file():
+    if checkpoint is not None and not checkpoint.is_file():
         _fail(f"--checkpoint {str(checkpoint)!r}: no such file")
-    _check_device(device)
+    build = model_builder(model_name, checkpoint, device, dtype, cache)
     built: list[Any] = []
 
     def load() -> Any:
         if not built:
-            import torch
-
-            from tijeras import load_model
             from tijeras.automatic.generator import SamAutomaticMaskGenerator
 
-            if checkpoint is None:
-                torch.manual_seed(0)  # random-weight test models: same output on every run
-                typer.echo(f"note: {spec.name} runs with random weights (no checkpoint)",
-                           err=True)
-            net = load_model(spec.name, None if checkpoint is None else str(checkpoint),
-                             device=device, dtype=dtype)
-            built.append(SamAutomaticMaskGenerator(net, output_mode="coco_rle", **options))
+            built.append(SamAutomaticMaskGenerator(build(), output_mode="coco_rle", **options))
         return built[0]
 
     return load

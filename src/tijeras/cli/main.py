@@ -19,11 +19,11 @@ from __future__ import annotations
 import ctypes.util
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import typer
 
@@ -241,6 +241,39 @@ def _describe_mask(mask: np.ndarray) -> str:
 # ----------------------------------------------------------------------------- segment
 
 
+def model_builder(
+    model_name: str, checkpoint: Path | None, device: str, dtype: str, cache: Path | None
+) -> Callable[[], Any]:
+    """Check the model name, its weights and the device now (one clear error each); return a
+    function that builds the model when called (random-weight test models are seeded)."""
+    from tijeras.model.download import cache_dir, cached_checkpoint
+    from tijeras.model.registry import get_spec
+
+    spec = get_spec(model_name)
+    if checkpoint is None and spec.checkpoint is not None:
+        checkpoint = cached_checkpoint(spec.name, cache)
+        if checkpoint is None:
+            _fail(
+                f"no weights for {spec.name} in {cache_dir(cache)}: run "
+                f"`tijeras download {spec.name}` or pass --checkpoint PATH"
+            )
+    _check_device(device)
+
+    def build() -> Any:
+        import torch
+
+        from tijeras import load_model
+
+        if checkpoint is None:
+            torch.manual_seed(0)  # random-weight test models: same output on every run
+            typer.echo(f"note: {spec.name} runs with random weights (no checkpoint)", err=True)
+        return load_model(
+            spec.name, None if checkpoint is None else str(checkpoint), device=device, dtype=dtype
+        )
+
+    return build
+
+
 @app.command()
 def segment(
     image: Annotated[
@@ -336,11 +369,9 @@ def _segment(
     import numpy as np
     import torch
 
-    from tijeras import Predictor, load_model
+    from tijeras import Predictor
     from tijeras.engine.prompts import validate_prompts
     from tijeras.io import cutout, load_image, overlay, save_image, save_mask_png
-    from tijeras.model.download import cache_dir, cached_checkpoint
-    from tijeras.model.registry import get_spec
 
     rgb = load_image(image_path)
     point_coords = np.asarray(coords, dtype=np.float64) if coords else None
@@ -349,22 +380,9 @@ def _segment(
     # Prompts outside the image fail now, before the (slow) encoder runs.
     validate_prompts(point_coords, point_labels, box_array, None, rgb.shape[:2], None)
 
-    spec = get_spec(model_name)
-    if checkpoint is None and spec.checkpoint is not None:
-        checkpoint = cached_checkpoint(spec.name, cache)
-        if checkpoint is None:
-            _fail(
-                f"no weights for {spec.name} in {cache_dir(cache)}: run "
-                f"`tijeras download {spec.name}` or pass --checkpoint PATH"
-            )
-    _check_device(device)
-
-    if checkpoint is None:
-        torch.manual_seed(0)  # random-weight test models: same output on every run
-        typer.echo(f"note: {spec.name} runs with random weights (no checkpoint)", err=True)
+    build = model_builder(model_name, checkpoint, device, dtype, cache)
     try:
-        net = load_model(spec.name, None if checkpoint is None else str(checkpoint),
-                         device=device, dtype=dtype)
+        net = build()
         predictor = Predictor(net)
         predictor.set_image(rgb)
         single_click = len(coords) == 1 and box is None
