@@ -31,7 +31,9 @@ def main() -> None:
     parser.add_argument("--impl", choices=["meta", "tijeras"], required=True)
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--image", required=True)
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument(
+        "--dtype", default="float32", choices=["float32", "bfloat16", "bfloat16-encoder"]
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--save-masks", default=None, help="write the point and box masks (.npz)")
     args = parser.parse_args()
@@ -52,6 +54,8 @@ def main() -> None:
     sam = lib.sam_model_registry["vit_b"](checkpoint=args.checkpoint)
     if args.dtype == "bfloat16":
         sam = sam.to(torch.bfloat16)
+    elif args.dtype == "bfloat16-encoder":  # bf16 image encoder, float32 decoder
+        sam.image_encoder.to(torch.bfloat16)
     predictor = lib.SamPredictor(sam)
     load_s = time.perf_counter() - t0
 

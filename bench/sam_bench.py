@@ -82,6 +82,8 @@ def main() -> None:
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--with-jemalloc", action="store_true")
+    parser.add_argument("--mixed", action="store_true",
+                        help="also run a bfloat16 encoder with a float32 decoder")
     args = parser.parse_args()
 
     import numpy as np
@@ -96,6 +98,8 @@ def main() -> None:
         {"name": "tijeras", "impl": "tijeras", "dtype": "float32"},
         {"name": "tijeras-bf16", "impl": "tijeras", "dtype": "bfloat16"},
     ]
+    if args.mixed:
+        variants.append({"name": "tijeras-bf16enc", "impl": "tijeras", "dtype": "bfloat16-encoder"})
     if args.with_jemalloc and Path(JEMALLOC).exists():
         variants.append({"name": "meta+jemalloc", "impl": "meta", "dtype": "float32",
                          "jemalloc": True})
@@ -138,6 +142,11 @@ def main() -> None:
         }
         print(f"mask IoU, {kind}: tijeras fp32 vs Meta {ious[kind]['tijeras_vs_meta']}, "
               f"bf16 vs fp32 {[round(x, 4) for x in ious[kind]['bf16_vs_fp32']]}")
+        if args.mixed:
+            c = np.load(tmp / "tijeras-bf16enc-0.npz")[kind]
+            ious[kind]["bf16enc_vs_fp32"] = [mask_iou(x, y) for x, y in zip(a, c)]
+            print(f"mask IoU, {kind}: bf16 encoder + fp32 decoder vs fp32 "
+                  f"{[round(x, 4) for x in ious[kind]['bf16enc_vs_fp32']]}")
     if args.json:
         args.json.write_text(json.dumps({"results": results, "summary": summary, "iou": ious},
                                         indent=2))

@@ -173,3 +173,19 @@ def test_bfloat16_model_predicts(photo):
     a, b = p32.predict(**POINT), p16.predict(**POINT)
     assert b.masks.shape == a.masks.shape and b.scores.dtype == np.float32
     assert np.abs(a.low_res_logits - b.low_res_logits).mean() < 0.05 * np.abs(a.low_res_logits).mean() + 1e-3
+
+
+def test_bfloat16_encoder_with_float32_decoder(photo):
+    torch.manual_seed(0)
+    m32 = tijeras.build_model("test-tiny")
+    mixed = tijeras.build_model("test-tiny", dtype=torch.bfloat16, decoder_dtype=torch.float32)
+    mixed.load_state_dict(m32.state_dict())
+    assert mixed.image_encoder.patch_embed.proj.weight.dtype == torch.bfloat16
+    assert mixed.mask_decoder.iou_token.weight.dtype == torch.float32
+    p32, pmix = tijeras.Predictor(m32), tijeras.Predictor(mixed)
+    p32.set_image(photo)
+    emb = pmix.set_image(photo)
+    assert emb.features.dtype == torch.bfloat16
+    a, b = p32.predict(**POINT), pmix.predict(**POINT)
+    assert b.masks.shape == a.masks.shape
+    assert np.abs(a.low_res_logits - b.low_res_logits).mean() < 0.05 * np.abs(a.low_res_logits).mean() + 1e-3

@@ -31,6 +31,7 @@ def load_model(
     dtype: torch.dtype | str = "float32",
     download: bool = False,
     cache: str | Path | None = None,
+    decoder_dtype: torch.dtype | str | None = None,
 ) -> torch.nn.Module:
     """Build a registered model with its weights, ready for a :class:`tijeras.Predictor`.
 
@@ -42,6 +43,8 @@ def load_model(
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
         dtype: ``"float32"``, or ``"bfloat16"`` / ``"float16"`` for the fast modes.
         cache: the download cache folder (default ``$TIJERAS_CACHE`` or ``~/.cache/tijeras``).
+        decoder_dtype: a different dtype for the prompt encoder and mask decoder, e.g.
+            ``"float32"`` behind a ``"bfloat16"`` encoder for masks closer to full precision.
     """
     spec = get_spec(name)
     torch_dtype = parse_dtype(dtype)
@@ -54,6 +57,12 @@ def load_model(
                     "or pass a checkpoint path"
                 )
             checkpoint = fetch(spec.name, cache)
-    model = build_model(spec.name, checkpoint, device=device, dtype=torch_dtype)
+    model = build_model(
+        spec.name,
+        checkpoint,
+        device=device,
+        dtype=torch_dtype,
+        decoder_dtype=None if decoder_dtype is None else parse_dtype(decoder_dtype),
+    )
     model.name = spec.name
     return model

@@ -79,7 +79,7 @@ class Predictor:
         return cached
 
     def _cache_salt(self) -> str:
-        return f"{self.model_name}|{id(self.model)}|{self.model.dtype}|{self.device}"
+        return f"{self.model_name}|{id(self.model)}|{self.model.encoder_dtype}|{self.device}"
 
     @torch.inference_mode()
     def encode(self, input_image: torch.Tensor, original_size: tuple[int, int]) -> ImageEmbedding:
@@ -94,7 +94,7 @@ class Predictor:
                 f"got {tuple(input_image.shape[-2:])}"
             )
         size = (int(input_image.shape[-2]), int(input_image.shape[-1]))
-        x = self.model.preprocess(input_image.to(self.device)).to(self.model.dtype)
+        x = self.model.preprocess(input_image.to(self.device)).to(self.model.encoder_dtype)
         features = self.model.image_encoder(x)
         return ImageEmbedding(
             features=features,
@@ -111,7 +111,7 @@ class Predictor:
                 f"embedding grid {tuple(embedding.features.shape[-2:])} does not fit this model "
                 f"(expects {tuple(expected)})"
             )
-        embedding.features = embedding.features.to(self.device, self.model.dtype)
+        embedding.features = embedding.features.to(self.device, self.model.encoder_dtype)
         self.embedding = embedding
 
     def reset_image(self) -> None:

@@ -66,6 +66,10 @@ class Sam(nn.Module):
         return self.mask_decoder.iou_token.weight.dtype
 
     @property
+    def encoder_dtype(self) -> torch.dtype:
+        return self.image_encoder.patch_embed.proj.weight.dtype
+
+    @property
     def image_size(self) -> int:
         return self.config.image_size
 
