@@ -29,9 +29,22 @@ CONFIGS = {
 def run(impl: str, dtype: str, options: dict, checkpoint: Path, image: Path, masks: Path) -> dict:
     import subprocess
 
-    cmd = [sys.executable, str(HERE / "_amg_worker.py"), "--impl", impl, "--checkpoint",
-           str(checkpoint), "--image", str(image), "--dtype", dtype, "--options",
-           json.dumps(options), "--save-masks", str(masks)]
+    cmd = [
+        sys.executable,
+        str(HERE / "_amg_worker.py"),
+        "--impl",
+        impl,
+        "--checkpoint",
+        str(checkpoint),
+        "--image",
+        str(image),
+        "--dtype",
+        dtype,
+        "--options",
+        json.dumps(options),
+        "--save-masks",
+        str(masks),
+    ]
     out = subprocess.run(cmd, env=clean_env(), check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -72,10 +85,15 @@ def main() -> None:
         for r in range(args.rounds):
             for impl, dtype in sides if r % 2 == 0 else sides[::-1]:
                 key = f"{impl}-{dtype}"
-                res = run(impl, dtype, options, checkpoint, args.image, tmp / f"{name}-{key}-{r}.json")
+                res = run(
+                    impl, dtype, options, checkpoint, args.image, tmp / f"{name}-{key}-{r}.json"
+                )
                 results[key].append(res)
-                print(f"{name} round {r + 1} {key:>16}: {res['seconds']:.1f} s, "
-                      f"{res['masks']} masks, peak {res['peak_rss_mb']:.0f} MB", flush=True)
+                print(
+                    f"{name} round {r + 1} {key:>16}: {res['seconds']:.1f} s, "
+                    f"{res['masks']} masks, peak {res['peak_rss_mb']:.0f} MB",
+                    flush=True,
+                )
         meta = results["meta-float32"]
         summary = {}
         for key, rs in results.items():
@@ -85,16 +103,29 @@ def main() -> None:
                 "peak_rss_mb": statistics.median(x["peak_rss_mb"] for x in rs),
                 "speedup": statistics.median(m["seconds"] / x["seconds"] for m, x in zip(meta, rs)),
             }
-        rate, iou = match(tmp / f"{name}-tijeras-bfloat16-0.json", tmp / f"{name}-tijeras-float32-0.json")
-        fp_rate, fp_iou = match(tmp / f"{name}-tijeras-float32-0.json", tmp / f"{name}-meta-float32-0.json")
+        rate, iou = match(
+            tmp / f"{name}-tijeras-bfloat16-0.json", tmp / f"{name}-tijeras-float32-0.json"
+        )
+        fp_rate, fp_iou = match(
+            tmp / f"{name}-tijeras-float32-0.json", tmp / f"{name}-meta-float32-0.json"
+        )
         summary["bf16_vs_fp32"] = {"match_rate": rate, "mean_iou": iou}
         summary["fp32_vs_meta"] = {"match_rate": fp_rate, "mean_iou": fp_iou}
         report[name] = summary
-        print(f"{name}: " + "; ".join(
-            f"{k} {v['seconds']:.1f} s ({v['speedup']:.2f}x, {v['masks']} masks, "
-            f"{v['peak_rss_mb']:.0f} MB)" for k, v in summary.items() if "seconds" in v))
-        print(f"{name}: bf16 vs fp32 masks matched {rate:.1%} (mean IoU {iou:.4f}); "
-              f"fp32 vs Meta matched {fp_rate:.1%} (mean IoU {fp_iou:.4f})", flush=True)
+        print(
+            f"{name}: "
+            + "; ".join(
+                f"{k} {v['seconds']:.1f} s ({v['speedup']:.2f}x, {v['masks']} masks, "
+                f"{v['peak_rss_mb']:.0f} MB)"
+                for k, v in summary.items()
+                if "seconds" in v
+            )
+        )
+        print(
+            f"{name}: bf16 vs fp32 masks matched {rate:.1%} (mean IoU {iou:.4f}); "
+            f"fp32 vs Meta matched {fp_rate:.1%} (mean IoU {fp_iou:.4f})",
+            flush=True,
+        )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 

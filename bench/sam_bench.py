@@ -52,7 +52,9 @@ def clean_env(jemalloc: bool = False) -> dict[str, str]:
     env.pop("LD_PRELOAD", None)
     env.pop("THP_MEM_ALLOC_ENABLE", None)
     src = str(HERE.parent / "src")
-    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "") if env.get("PYTHONPATH") else src
+    env["PYTHONPATH"] = (
+        src + os.pathsep + env.get("PYTHONPATH", "") if env.get("PYTHONPATH") else src
+    )
     if jemalloc:
         env["LD_PRELOAD"] = JEMALLOC
         env["MALLOC_CONF"] = "background_thread:false,dirty_decay_ms:-1,muzzy_decay_ms:-1"
@@ -60,12 +62,27 @@ def clean_env(jemalloc: bool = False) -> dict[str, str]:
 
 
 def run_worker(variant: dict, checkpoint: Path, image: Path, masks: Path | None) -> dict:
-    cmd = [sys.executable, str(HERE / "_sam_worker.py"), "--impl", variant["impl"],
-           "--checkpoint", str(checkpoint), "--image", str(image), "--dtype", variant["dtype"]]
+    cmd = [
+        sys.executable,
+        str(HERE / "_sam_worker.py"),
+        "--impl",
+        variant["impl"],
+        "--checkpoint",
+        str(checkpoint),
+        "--image",
+        str(image),
+        "--dtype",
+        variant["dtype"],
+    ]
     if masks is not None:
         cmd += ["--save-masks", str(masks)]
-    out = subprocess.run(cmd, env=clean_env(variant.get("jemalloc", False)), check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        cmd,
+        env=clean_env(variant.get("jemalloc", False)),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -82,8 +99,9 @@ def main() -> None:
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--with-jemalloc", action="store_true")
-    parser.add_argument("--mixed", action="store_true",
-                        help="also run a bfloat16 encoder with a float32 decoder")
+    parser.add_argument(
+        "--mixed", action="store_true", help="also run a bfloat16 encoder with a float32 decoder"
+    )
     args = parser.parse_args()
 
     import numpy as np
@@ -101,8 +119,9 @@ def main() -> None:
     if args.mixed:
         variants.append({"name": "tijeras-bf16enc", "impl": "tijeras", "dtype": "bfloat16-encoder"})
     if args.with_jemalloc and Path(JEMALLOC).exists():
-        variants.append({"name": "meta+jemalloc", "impl": "meta", "dtype": "float32",
-                         "jemalloc": True})
+        variants.append(
+            {"name": "meta+jemalloc", "impl": "meta", "dtype": "float32", "jemalloc": True}
+        )
     results: dict[str, list[dict]] = {v["name"]: [] for v in variants}
     for r in range(args.rounds):
         order = variants if r % 2 == 0 else variants[::-1]
@@ -110,11 +129,16 @@ def main() -> None:
             masks = tmp / f"{v['name']}-{r}.npz"
             res = run_worker(v, checkpoint, args.image, masks)
             results[v["name"]].append(res)
-            print(f"round {r + 1} {v['name']:>14}: " + ", ".join(
-                f"{k}={res[k]:.4g}" for k, _ in MEASURES), flush=True)
+            print(
+                f"round {r + 1} {v['name']:>14}: "
+                + ", ".join(f"{k}={res[k]:.4g}" for k, _ in MEASURES),
+                flush=True,
+            )
 
-    print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus; "
-          f"rounds: {args.rounds}; image: {args.image.name} at 1500x1000")
+    print(
+        f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus; "
+        f"rounds: {args.rounds}; image: {args.image.name} at 1500x1000"
+    )
     summary: dict[str, dict] = {}
     header = f"{'measure':<32}" + "".join(f"{v['name']:>16}" for v in variants)
     print(header + "   ratios (meta / variant, median of rounds)")
@@ -124,12 +148,14 @@ def main() -> None:
         for n, rs in results.items():
             if n == "meta":
                 continue
-            ratios[n] = statistics.median(
-                m[key] / t[key] for m, t in zip(results["meta"], rs)
-            )
+            ratios[n] = statistics.median(m[key] / t[key] for m, t in zip(results["meta"], rs))
         summary[key] = {"median": medians, "ratio_meta_over": ratios}
-        print(f"{label:<32}" + "".join(f"{medians[v['name']]:>16.4g}" for v in variants)
-              + "   " + ", ".join(f"{n} {x:.2f}x" for n, x in ratios.items()))
+        print(
+            f"{label:<32}"
+            + "".join(f"{medians[v['name']]:>16.4g}" for v in variants)
+            + "   "
+            + ", ".join(f"{n} {x:.2f}x" for n, x in ratios.items())
+        )
 
     ious = {}
     for kind in ("point", "box"):
@@ -140,16 +166,21 @@ def main() -> None:
             "bf16_vs_fp32": [mask_iou(x, y) for x, y in zip(a, b)],
             "tijeras_vs_meta": [mask_iou(x, y) for x, y in zip(a, m)],
         }
-        print(f"mask IoU, {kind}: tijeras fp32 vs Meta {ious[kind]['tijeras_vs_meta']}, "
-              f"bf16 vs fp32 {[round(x, 4) for x in ious[kind]['bf16_vs_fp32']]}")
+        print(
+            f"mask IoU, {kind}: tijeras fp32 vs Meta {ious[kind]['tijeras_vs_meta']}, "
+            f"bf16 vs fp32 {[round(x, 4) for x in ious[kind]['bf16_vs_fp32']]}"
+        )
         if args.mixed:
             c = np.load(tmp / "tijeras-bf16enc-0.npz")[kind]
             ious[kind]["bf16enc_vs_fp32"] = [mask_iou(x, y) for x, y in zip(a, c)]
-            print(f"mask IoU, {kind}: bf16 encoder + fp32 decoder vs fp32 "
-                  f"{[round(x, 4) for x in ious[kind]['bf16enc_vs_fp32']]}")
+            print(
+                f"mask IoU, {kind}: bf16 encoder + fp32 decoder vs fp32 "
+                f"{[round(x, 4) for x in ious[kind]['bf16enc_vs_fp32']]}"
+            )
     if args.json:
-        args.json.write_text(json.dumps({"results": results, "summary": summary, "iou": ious},
-                                        indent=2))
+        args.json.write_text(
+            json.dumps({"results": results, "summary": summary, "iou": ious}, indent=2)
+        )
 
 
 if __name__ == "__main__":

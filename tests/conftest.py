@@ -14,7 +14,9 @@ def data_path(*parts: str) -> Path:
     """A file under the shared development data folder, or skip the test if it is absent."""
     path = DATA_DIR.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"development data not found at {path} (expected ../shared/data beside the repo)")
+        pytest.skip(
+            f"development data not found at {path} (expected ../shared/data beside the repo)"
+        )
     return path
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib
 import http.server
+import importlib
 import os
 import subprocess
 import sys
@@ -89,8 +89,19 @@ def mask_pixels(path: Path) -> np.ndarray:
 def test_segment_truck_writes_mask_cutout_overlay(runner, truck, tmp_path):
     out, sticker, over = tmp_path / "mask.png", tmp_path / "sticker.png", tmp_path / "over.png"
     result = run(
-        runner, "segment", truck, "--point", "500,375", "--model", "test-tiny",
-        "--out", out, "--cutout", sticker, "--overlay", over,
+        runner,
+        "segment",
+        truck,
+        "--point",
+        "500,375",
+        "--model",
+        "test-tiny",
+        "--out",
+        out,
+        "--cutout",
+        sticker,
+        "--overlay",
+        over,
     )
     assert result.exit_code == 0, result.output
     with Image.open(truck) as img:
@@ -107,7 +118,7 @@ def test_segment_truck_writes_mask_cutout_overlay(runner, truck, tmp_path):
         assert img.mode == "RGBA"
         rgba = np.asarray(img)
     assert rgba.shape[:2] == (bbox[3] - bbox[1], bbox[2] - bbox[0])
-    cropped = mask[bbox[1]:bbox[3], bbox[0]:bbox[2]]
+    cropped = mask[bbox[1] : bbox[3], bbox[0] : bbox[2]]
     assert (rgba[..., 3][cropped == 0] == 0).all()
     assert (rgba[..., 3][cropped == 255] == 255).all()
 
@@ -130,9 +141,20 @@ def test_segment_is_deterministic_with_random_weights(runner, small_image, tmp_p
 
 def test_segment_multimask_writes_every_candidate(runner, small_image, tmp_path):
     result = run(
-        runner, "segment", small_image, "--point", "50,30", "--neg-point", "5,5",
-        "--model", "test-tiny", "--multimask",
-        "--out", tmp_path / "mask.png", "--overlay", tmp_path / "over.png",
+        runner,
+        "segment",
+        small_image,
+        "--point",
+        "50,30",
+        "--neg-point",
+        "5,5",
+        "--model",
+        "test-tiny",
+        "--multimask",
+        "--out",
+        tmp_path / "mask.png",
+        "--overlay",
+        tmp_path / "over.png",
     )
     assert result.exit_code == 0, result.output
     for i in range(3):
@@ -156,9 +178,21 @@ def test_segment_with_checkpoint_file(runner, small_image, tmp_path):
     ckpt = tmp_path / "tiny.pth"
     torch.save(build_model("test-tiny").state_dict(), ckpt)
     result = run(
-        runner, "segment", small_image, "--point", "50,30", "--box", "20,10,80,55",
-        "--model", "test-tiny", "--checkpoint", ckpt, "--dtype", "bfloat16",
-        "--out", tmp_path / "m.png",
+        runner,
+        "segment",
+        small_image,
+        "--point",
+        "50,30",
+        "--box",
+        "20,10,80,55",
+        "--model",
+        "test-tiny",
+        "--checkpoint",
+        ckpt,
+        "--dtype",
+        "bfloat16",
+        "--out",
+        tmp_path / "m.png",
     )
     assert result.exit_code == 0, result.output
     assert "random weights" not in result.stderr
@@ -191,8 +225,13 @@ def test_error_box_reversed(runner, small_image):
 
 @pytest.mark.parametrize(
     ("flag", "value"),
-    [("--point", "3"), ("--point", "a,b"), ("--neg-point", "1,2,3"), ("--box", "1,2,3"),
-     ("--point", "nan,2")],
+    [
+        ("--point", "3"),
+        ("--point", "a,b"),
+        ("--neg-point", "1,2,3"),
+        ("--box", "1,2,3"),
+        ("--point", "nan,2"),
+    ],
 )
 def test_error_malformed_prompt(runner, small_image, flag, value):
     result = run(runner, "segment", small_image, flag, value, "-m", "test-tiny")
@@ -205,8 +244,15 @@ def test_error_no_prompt(runner, small_image):
 
 def test_error_missing_checkpoint_file(runner, small_image, tmp_path):
     result = run(
-        runner, "segment", small_image, "-p", "5,5", "-m", "test-tiny",
-        "--checkpoint", tmp_path / "missing.pth",
+        runner,
+        "segment",
+        small_image,
+        "-p",
+        "5,5",
+        "-m",
+        "test-tiny",
+        "--checkpoint",
+        tmp_path / "missing.pth",
     )
     assert_user_error(result, "missing.pth")
 
@@ -241,8 +287,15 @@ def test_error_bad_device(runner, small_image):
 
 def test_error_unsupported_output_suffix(runner, small_image, tmp_path):
     result = run(
-        runner, "segment", small_image, "-p", "5,5", "-m", "test-tiny",
-        "--cutout", tmp_path / "x.gif",
+        runner,
+        "segment",
+        small_image,
+        "-p",
+        "5,5",
+        "-m",
+        "test-tiny",
+        "--cutout",
+        tmp_path / "x.gif",
     )
     assert_user_error(result, "--cutout", ".gif")
 
@@ -290,7 +343,9 @@ def served_tiny(tmp_path, monkeypatch):
         config=SAM_TEST_TINY,
         description="test-tiny with a downloadable checkpoint",
         checkpoint=CheckpointFile(
-            filename="tiny_dl.pth", url="http://127.0.0.1:9/unused", size=len(data),
+            filename="tiny_dl.pth",
+            url="http://127.0.0.1:9/unused",
+            size=len(data),
             sha256=hashlib.sha256(data).hexdigest(),
         ),
     )
@@ -350,8 +405,11 @@ def test_doctor(runner):
 
 
 def _env(**changes: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("TIJERAS_ALLOCATOR", "TIJERAS_REEXEC", "LD_PRELOAD", "MALLOC_CONF")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("TIJERAS_ALLOCATOR", "TIJERAS_REEXEC", "LD_PRELOAD", "MALLOC_CONF")
+    }
     env["PYTHONPATH"] = str(SRC) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     for key, value in changes.items():
         if value is None:
@@ -375,8 +433,17 @@ def test_python_m_tijeras_models():
 
 
 def test_python_m_tijeras_user_error_has_no_traceback(tmp_path):
-    proc = _python("-m", "tijeras", "segment", str(tmp_path / "gone.png"), "-p", "1,1",
-                   "-m", "test-tiny", env=_env())
+    proc = _python(
+        "-m",
+        "tijeras",
+        "segment",
+        str(tmp_path / "gone.png"),
+        "-p",
+        "1,1",
+        "-m",
+        "test-tiny",
+        env=_env(),
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error:") and len(proc.stderr.strip().splitlines()) == 1
 
@@ -386,8 +453,7 @@ def test_main_reexecs_under_jemalloc():
     if library is None:
         pytest.skip("libjemalloc.so.2 is not installed on this machine (apt install libjemalloc2)")
     snippet = (
-        "import sys; from tijeras.cli.main import main; "
-        "sys.argv = ['tijeras', 'doctor']; main()"
+        "import sys; from tijeras.cli.main import main; sys.argv = ['tijeras', 'doctor']; main()"
     )
     proc = _python("-c", snippet, env=_env())
     assert proc.returncode == 0, proc.stderr

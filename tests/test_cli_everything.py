@@ -18,8 +18,16 @@ from typer.testing import CliRunner
 
 from tijeras.cli.main import app
 
-FAST = ["--model", "test-tiny", "--points-per-side", "4",
-        "--pred-iou-thresh", "0", "--stability-score-thresh", "0"]
+FAST = [
+    "--model",
+    "test-tiny",
+    "--points-per-side",
+    "4",
+    "--pred-iou-thresh",
+    "0",
+    "--stability-score-thresh",
+    "0",
+]
 ALL_FORMATS = "coco,png,overlay,yolo,polygons"
 
 
@@ -46,8 +54,9 @@ def assert_user_error(result, *fragments: str) -> str:
 
 
 def _mtimes(folder: Path) -> dict[str, int]:
-    return {str(p.relative_to(folder)): p.stat().st_mtime_ns
-            for p in folder.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()
+    }
 
 
 # --- defaults ------------------------------------------------------------------------------
@@ -67,10 +76,19 @@ def test_flag_defaults_are_the_generators() -> None:
     assert generator_defaults() == signature
     command = typer.main.get_command(app).commands["everything"]
     flags = {p.name: p.default for p in command.params}
-    for name in ("points_per_side", "points_per_batch", "pred_iou_thresh",
-                 "stability_score_thresh", "stability_score_offset", "box_nms_thresh",
-                 "crop_n_layers", "crop_nms_thresh", "crop_overlap_ratio",
-                 "crop_n_points_downscale_factor", "min_mask_region_area"):
+    for name in (
+        "points_per_side",
+        "points_per_batch",
+        "pred_iou_thresh",
+        "stability_score_thresh",
+        "stability_score_offset",
+        "box_nms_thresh",
+        "crop_n_layers",
+        "crop_nms_thresh",
+        "crop_overlap_ratio",
+        "crop_n_points_downscale_factor",
+        "min_mask_region_area",
+    ):
         assert flags[name] == signature[name], name
     assert isinstance(flags["crop_overlap_ratio"], float)
     assert flags["formats"] == "coco,overlay"
@@ -128,8 +146,9 @@ def test_tiled_run_on_an_image_larger_than_the_tile(tmp_path: Path) -> None:
 
     image = _image(tmp_path / "wide.png", 160, 96)
     out = tmp_path / "out"
-    result = run(image, "--out", out, "--tile", 96, "--tile-overlap", 32, "--formats",
-                 "coco,overlay", *FAST)
+    result = run(
+        image, "--out", out, "--tile", 96, "--tile-overlap", 32, "--formats", "coco,overlay", *FAST
+    )
     assert result.exit_code == 0, result.output
     coco = COCO(str(out / "wide.json"))
     annotations = coco.loadAnns(coco.getAnnIds())
@@ -171,11 +190,9 @@ def test_folder_run_skips_broken_images_resumes_and_forces(tmp_path: Path) -> No
         assert (out / f"{name}_masks").is_dir()
     assert not (out / "broken.json").exists() and not (out / "notes.json").exists()
     merged = COCO(str(out / "coco_all.json"))
-    assert sorted(i["file_name"] for i in merged.loadImgs(merged.getImgIds())) == ["a.png",
-                                                                                  "b.jpg"]
+    assert sorted(i["file_name"] for i in merged.loadImgs(merged.getImgIds())) == ["a.png", "b.jpg"]
     single = json.loads((out / "a.json").read_text())
-    assert len(merged.getAnnIds(imgIds=[single["images"][0]["id"]])) == len(
-        single["annotations"])
+    assert len(merged.getAnnIds(imgIds=[single["images"][0]["id"]])) == len(single["annotations"])
 
     old = 1_000_000_000  # push every output into the past so a rewrite is unmistakable
     for p in out.rglob("*"):
@@ -304,15 +321,25 @@ def test_an_image_without_masks_still_gets_every_output(tmp_path: Path) -> None:
     image = _image(tmp_path / "plain.png")
     out = tmp_path / "out"
     # the generator's default thresholds drop every mask of the random-weight model
-    result = run(image, "--out", out, "--formats", ALL_FORMATS, "--model", "test-tiny",
-                 "--points-per-side", "4")
+    result = run(
+        image,
+        "--out",
+        out,
+        "--formats",
+        ALL_FORMATS,
+        "--model",
+        "test-tiny",
+        "--points-per-side",
+        "4",
+    )
     assert result.exit_code == 0, result.output
     assert "plain: 0 masks" in result.stdout
     assert COCO(str(out / "plain.json")).getAnnIds() == []
     assert list((out / "plain_masks").iterdir()) == []
     assert (out / "plain.txt").read_text() == ""
     assert json.loads((out / "plain_polygons.json").read_text())["objects"] == []
-    assert np.array_equal(np.asarray(Image.open(out / "plain_overlay.png")),
-                          np.asarray(Image.open(image)))
+    assert np.array_equal(
+        np.asarray(Image.open(out / "plain_overlay.png")), np.asarray(Image.open(image))
+    )
     again = run(image, "--out", out, "--formats", ALL_FORMATS, "--model", "test-tiny")
     assert "already done" in again.stdout

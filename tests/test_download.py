@@ -39,7 +39,7 @@ class _ServerState:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format, *args):  # noqa: A002 - keep test output quiet
+    def log_message(self, format, *args):
         pass
 
     def _empty(self, status: int, headers: dict[str, str] | None = None) -> None:
@@ -49,7 +49,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def do_GET(self) -> None:  # noqa: N802 - the http.server naming
+    def do_GET(self) -> None:
         state: _ServerState = self.server.state  # type: ignore[attr-defined]
         record = {"path": self.path, "range": self.headers.get("Range"), "status": 0, "sent": 0}
         state.requests.append(record)
@@ -176,9 +176,12 @@ def tiny_checkpoint() -> bytes:
 @pytest.fixture(scope="module")
 def blob() -> bytes:
     """Arbitrary bytes for the sha256-checked models (several read chunks long)."""
-    return torch.randint(0, 256, (2_500_000,), generator=torch.Generator().manual_seed(1)).to(
-        torch.uint8
-    ).numpy().tobytes()
+    return (
+        torch.randint(0, 256, (2_500_000,), generator=torch.Generator().manual_seed(1))
+        .to(torch.uint8)
+        .numpy()
+        .tobytes()
+    )
 
 
 def _serve(server: _ServerState, make_model, data: bytes, **kwargs) -> ModelSpec:

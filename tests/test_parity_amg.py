@@ -16,8 +16,8 @@ from PIL import Image
 sa = pytest.importorskip("segment_anything", reason="parity needs Meta's segment-anything package")
 scipy_opt = pytest.importorskip("scipy.optimize", reason="matching needs scipy")
 
-import tijeras  # noqa: E402
-from tijeras.automatic.generator import SamAutomaticMaskGenerator  # noqa: E402
+import tijeras
+from tijeras.automatic.generator import SamAutomaticMaskGenerator
 
 pytestmark = pytest.mark.parity
 KEEP_ALL = dict(pred_iou_thresh=0.0, stability_score_thresh=0.0, box_nms_thresh=1.0)
@@ -103,6 +103,7 @@ def test_output_modes_agree(models, photo):
     assert len(base) == len(coco)
     for b, c in zip(base, coco):
         assert isinstance(c["segmentation"]["counts"], str)
-        np.testing.assert_array_equal(mask_utils.decode(c["segmentation"]).astype(bool),
-                                      b["segmentation"])
+        np.testing.assert_array_equal(
+            mask_utils.decode(c["segmentation"]).astype(bool), b["segmentation"]
+        )
         assert b["area"] == int(b["segmentation"].sum())

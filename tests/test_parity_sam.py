@@ -18,7 +18,7 @@ import torch
 
 sa = pytest.importorskip("segment_anything", reason="parity needs Meta's segment-anything package")
 
-import tijeras  # noqa: E402
+import tijeras
 
 pytestmark = pytest.mark.parity
 REL_TOL = 1e-4
@@ -126,7 +126,9 @@ def test_predict_torch_batch_of_boxes(predictors):
     our_boxes = op.transform.apply_boxes_torch(boxes, op.original_size)
     assert torch.equal(ref_boxes, our_boxes)
     with torch.no_grad():
-        ref_logits, ref_iou, ref_low = rp.predict_torch(None, None, boxes=ref_boxes, return_logits=True)
+        ref_logits, ref_iou, ref_low = rp.predict_torch(
+            None, None, boxes=ref_boxes, return_logits=True
+        )
     masks, iou, low = op.predict_torch(None, None, boxes=our_boxes)
     assert masks.shape == ref_logits.shape
     assert_close(low, ref_low, "batched low-res logits")
@@ -135,8 +137,14 @@ def test_predict_torch_batch_of_boxes(predictors):
 
 
 def test_public_api_signatures_match():
-    for name in ("set_image", "set_torch_image", "predict", "predict_torch", "get_image_embedding",
-                 "reset_image"):
+    for name in (
+        "set_image",
+        "set_torch_image",
+        "predict",
+        "predict_torch",
+        "get_image_embedding",
+        "reset_image",
+    ):
         ours = inspect.signature(getattr(tijeras.SamPredictor, name))
         ref = inspect.signature(getattr(sa.SamPredictor, name))
         assert list(ours.parameters) == list(ref.parameters), name

@@ -95,7 +95,8 @@ def test_mask_input_round_trip(predictor, photo):
     predictor.set_image(photo)
     first = predictor.predict(**POINT)
     again = predictor.predict(
-        **POINT, mask_input=first.low_res_logits[np.argmax(first.scores)][None],
+        **POINT,
+        mask_input=first.low_res_logits[np.argmax(first.scores)][None],
         multimask_output=False,
     )
     assert again.masks.shape == (1, 120, 200)
@@ -147,8 +148,10 @@ def test_save_and_load_embedding(tmp_path, model, predictor, photo):
         (dict(box=[0, 0, 500, 60]), "outside the 200x120 image"),
         (dict(mask_input=np.zeros((1, 64, 64))), "mask_input must be 1 x 256 x 256"),
         (dict(), "no prompt given"),
-        (dict(box=[[0, 0, 10, 10]], point_coords=[[[1, 1]], [[2, 2]]], point_labels=[[1], [1]]),
-         "batch sizes differ"),
+        (
+            dict(box=[[0, 0, 10, 10]], point_coords=[[[1, 1]], [[2, 2]]], point_labels=[[1], [1]]),
+            "batch sizes differ",
+        ),
     ],
 )
 def test_bad_prompts_are_named(predictor, photo, kwargs, message):
@@ -172,7 +175,10 @@ def test_bfloat16_model_predicts(photo):
     p16.set_image(photo)
     a, b = p32.predict(**POINT), p16.predict(**POINT)
     assert b.masks.shape == a.masks.shape and b.scores.dtype == np.float32
-    assert np.abs(a.low_res_logits - b.low_res_logits).mean() < 0.05 * np.abs(a.low_res_logits).mean() + 1e-3
+    assert (
+        np.abs(a.low_res_logits - b.low_res_logits).mean()
+        < 0.05 * np.abs(a.low_res_logits).mean() + 1e-3
+    )
 
 
 def test_bfloat16_encoder_with_float32_decoder(photo):
@@ -188,4 +194,7 @@ def test_bfloat16_encoder_with_float32_decoder(photo):
     assert emb.features.dtype == torch.bfloat16
     a, b = p32.predict(**POINT), pmix.predict(**POINT)
     assert b.masks.shape == a.masks.shape
-    assert np.abs(a.low_res_logits - b.low_res_logits).mean() < 0.05 * np.abs(a.low_res_logits).mean() + 1e-3
+    assert (
+        np.abs(a.low_res_logits - b.low_res_logits).mean()
+        < 0.05 * np.abs(a.low_res_logits).mean() + 1e-3
+    )

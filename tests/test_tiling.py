@@ -49,8 +49,12 @@ class BlobGenerator:
         rows, cols = stack.any(2), stack.any(1)
         boxes = torch.tensor(
             [
-                [int(np.flatnonzero(c)[0]), int(np.flatnonzero(r)[0]),
-                 int(np.flatnonzero(c)[-1]), int(np.flatnonzero(r)[-1])]
+                [
+                    int(np.flatnonzero(c)[0]),
+                    int(np.flatnonzero(r)[0]),
+                    int(np.flatnonzero(c)[-1]),
+                    int(np.flatnonzero(r)[-1]),
+                ]
                 for r, c in zip(rows.numpy(), cols.numpy())
             ],
             dtype=torch.int64,
@@ -128,8 +132,12 @@ def tiled(scene: tuple[np.ndarray, dict]) -> list[dict]:
 
 
 def test_tile_boxes_cover_the_image_with_at_least_the_overlap() -> None:
-    for height, width, size, overlap in [(1800, 2500, 1024, 256), (6000, 8000, 1024, 256),
-                                         (1000, 1025, 512, 0), (300, 700, 256, 100)]:
+    for height, width, size, overlap in [
+        (1800, 2500, 1024, 256),
+        (6000, 8000, 1024, 256),
+        (1000, 1025, 512, 0),
+        (300, 700, 256, 100),
+    ]:
         boxes = tile_boxes(height, width, size, overlap)
         covered = np.zeros((height, width), bool)
         for x0, y0, x1, y1 in boxes:
@@ -204,7 +212,7 @@ def test_records_are_well_formed_and_consistent(scene, tiled) -> None:
         assert record["area"] == int(mask.sum())
         ys, xs = np.nonzero(mask)
         assert record["bbox"] == [xs.min(), ys.min(), xs.max() - xs.min(), ys.max() - ys.min()]
-        (px, py), = record["point_coords"]
+        ((px, py),) = record["point_coords"]
         assert mask[int(py), int(px)]
         cx, cy, cw, ch = record["crop_box"]
         assert cx <= xs.min() and cy <= ys.min() and xs.max() < cx + cw and ys.max() < cy + ch
@@ -222,26 +230,38 @@ def test_objects_inside_one_tile_are_unchanged(scene, tiled) -> None:
         assert out["point_coords"] == ref["point_coords"]
         assert out["area"] == ref["area"]
         assert np.array_equal(decode_coco_rle(out["segmentation"]), truth[name])
-    [corner] = [r for r in tiled if _iou(decode_coco_rle(r["segmentation"]),
-                                         truth["image_corner"]) > 0.5]
+    [corner] = [
+        r for r in tiled if _iou(decode_coco_rle(r["segmentation"]), truth["image_corner"]) > 0.5
+    ]
     assert corner["crop_box"] == [0, 776, 1024, 1024]  # touches only image edges: one tile
 
 
 def test_merged_objects_report_their_parts(scene, tiled) -> None:
     _, truth = scene
-    [big] = [r for r in tiled if _iou(decode_coco_rle(r["segmentation"]),
-                                      truth["larger_than_a_tile"]) > 0.5]
+    [big] = [
+        r
+        for r in tiled
+        if _iou(decode_coco_rle(r["segmentation"]), truth["larger_than_a_tile"]) > 0.5
+    ]
     assert big["area"] == int(truth["larger_than_a_tile"].sum())
     # spread over the two right tile columns and all rows: the union box of those tiles
     assert big["crop_box"] == [738, 0, 2500 - 738, 1800]
-    [corner] = [r for r in tiled if _iou(decode_coco_rle(r["segmentation"]),
-                                         truth["corner_disc"]) > 0.5]
+    [corner] = [
+        r for r in tiled if _iou(decode_coco_rle(r["segmentation"]), truth["corner_disc"]) > 0.5
+    ]
     assert corner["crop_box"] == [0, 0, 1762, 1800]
 
 
 def test_single_tile_equals_the_plain_generator() -> None:
-    image, _ = _scene(400, 600, {"a": ("rect", 10, 10, 100, 80), "b": ("disc", 300, 200, 90),
-                                 "c": ("rect", 500, 0, 600, 400)})
+    image, _ = _scene(
+        400,
+        600,
+        {
+            "a": ("rect", 10, 10, 100, 80),
+            "b": ("disc", 300, 200, 90),
+            "c": ("rect", 500, 0, 600, 400),
+        },
+    )
     for mode in ("coco_rle", "binary_mask", "uncompressed_rle"):
         generator = BlobGenerator(mode)
         tiled = generate_tiled(generator, image, tile_size=1024, overlap=256)
@@ -258,11 +278,17 @@ def test_single_tile_equals_the_plain_generator() -> None:
 
 
 def test_binary_output_at_full_size_and_progress_in_tiles() -> None:
-    image, truth = _scene(300, 500, {"bar": ("rect", 20, 100, 480, 140),
-                                     "dot": ("disc", 60, 250, 20)})
+    image, truth = _scene(
+        300, 500, {"bar": ("rect", 20, 100, 480, 140), "dot": ("disc", 60, 250, 20)}
+    )
     calls = []
-    out = generate_tiled(BlobGenerator("binary_mask"), image, tile_size=200, overlap=50,
-                         progress=lambda done, total: calls.append((done, total)))
+    out = generate_tiled(
+        BlobGenerator("binary_mask"),
+        image,
+        tile_size=200,
+        overlap=50,
+        progress=lambda done, total: calls.append((done, total)),
+    )
     n = len(tile_boxes(300, 500, 200, 50))
     assert calls == [(i + 1, n) for i in range(n)]
     assert len(out) == 2
@@ -292,8 +318,14 @@ def test_contained_fragment_merges_but_a_whole_object_does_not() -> None:
                 ys, xs = np.nonzero(m)
                 boxes.append([xs.min(), ys.min(), xs.max(), ys.max()])
             n = len(masks)
-            return MaskRecords(coco_rle(stack), torch.full((n,), 0.9), torch.full((n,), 0.97),
-                               torch.zeros(n, 2), torch.tensor(boxes), torch.zeros(n, 4).long())
+            return MaskRecords(
+                coco_rle(stack),
+                torch.full((n,), 0.9),
+                torch.full((n,), 0.97),
+                torch.zeros(n, 2),
+                torch.tensor(boxes),
+                torch.zeros(n, 4).long(),
+            )
 
     # 100 x 180 image, tiles of 100 with overlap 40: x in [0, 100) and [80, 180)
     def left(shape):
@@ -310,8 +342,9 @@ def test_contained_fragment_merges_but_a_whole_object_does_not() -> None:
         whole[10:20, 2:15] = True  # ...and, in this tile, a region around the small object
         return [whole]
 
-    out = generate_tiled(Scripted([left, right]), np.zeros((100, 180, 3), np.uint8),
-                         tile_size=100, overlap=20)
+    out = generate_tiled(
+        Scripted([left, right]), np.zeros((100, 180, 3), np.uint8), tile_size=100, overlap=20
+    )
     assert tile_boxes(100, 180, 100, 20) == [(0, 0, 100, 100), (80, 0, 180, 100)]
     areas = sorted(r["area"] for r in out)
     assert areas == [80, 30 * 58 + 10 * 13]
@@ -327,21 +360,37 @@ def test_tiled_with_the_test_tiny_model_runs_and_is_well_formed() -> None:
     torch.manual_seed(0)
     model = tijeras.build_model("test-tiny")
     generator = SamAutomaticMaskGenerator(
-        model, points_per_side=4, points_per_batch=8, pred_iou_thresh=0,
-        stability_score_thresh=0, output_mode="coco_rle",
+        model,
+        points_per_side=4,
+        points_per_batch=8,
+        pred_iou_thresh=0,
+        stability_score_thresh=0,
+        output_mode="coco_rle",
     )
     y, x = np.mgrid[0:96, 0:160]
     image = np.stack([x, y * 2, (x + y) % 256], axis=-1).astype(np.uint8)
     image[20:70, 60:120] = (250, 240, 30)
     calls = []
-    records = generate_tiled(generator, image, tile_size=96, overlap=32,
-                             progress=lambda done, total: calls.append((done, total)))
+    records = generate_tiled(
+        generator,
+        image,
+        tile_size=96,
+        overlap=32,
+        progress=lambda done, total: calls.append((done, total)),
+    )
     assert tile_boxes(96, 160, 96, 32) == [(0, 0, 96, 96), (64, 0, 160, 96)]
     assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]  # 2 point batches per tile, 2 tiles
     assert generator.progress is None  # the generator's own callback is restored
     assert records, "random weights with thresholds at 0 still give masks"
-    keys = {"segmentation", "area", "bbox", "predicted_iou", "point_coords",
-            "stability_score", "crop_box"}
+    keys = {
+        "segmentation",
+        "area",
+        "bbox",
+        "predicted_iou",
+        "point_coords",
+        "stability_score",
+        "crop_box",
+    }
     for record in records:
         assert set(record) == keys
         assert record["segmentation"]["size"] == [96, 160]

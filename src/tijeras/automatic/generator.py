@@ -159,8 +159,9 @@ class SamAutomaticMaskGenerator:
         model = predictor.model
         coords = transforms.scale_coords(torch.from_numpy(points), crop_size, emb.input_size)
         labels = torch.ones(len(points), 1, dtype=torch.int, device=predictor.device)
-        low_res, iou = predictor.decode(coords[:, None, :].to(predictor.device), labels, None,
-                                        None, True)
+        low_res, iou = predictor.decode(
+            coords[:, None, :].to(predictor.device), labels, None, None, True
+        )
         per_point = low_res.shape[1]
         low_res, iou = low_res.flatten(0, 1), iou.flatten(0, 1).float()
         pts = torch.from_numpy(np.repeat(points, per_point, axis=0))
@@ -236,7 +237,11 @@ class SamAutomaticMaskGenerator:
                 masks_to_uncompressed_rle(torch.from_numpy(decode_coco_rle(r))[None])[0]
                 for r in data.rles
             ]
-        areas = [int(a) for a in mask_utils.area([_bytes_counts(r) for r in data.rles])] if len(data) else []
+        areas = (
+            [int(a) for a in mask_utils.area([_bytes_counts(r) for r in data.rles])]
+            if len(data)
+            else []
+        )
         out = []
         for i, seg in enumerate(segmentations):
             out.append(

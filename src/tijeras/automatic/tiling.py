@@ -85,9 +85,7 @@ def _starts(length: int, tile: int, overlap: int) -> list[int]:
     return [round(i * step) for i in range(count)]
 
 
-def place_rle(
-    mask: np.ndarray, x0: int, y0: int, height: int, width: int
-) -> dict[str, Any]:
+def place_rle(mask: np.ndarray, x0: int, y0: int, height: int, width: int) -> dict[str, Any]:
     """A compressed COCO RLE (``bytes`` counts) of an h x w mask pasted at ``(x0, y0)`` into
     an otherwise empty ``height`` x ``width`` image, without making the full-size array.
 
@@ -255,12 +253,15 @@ def _place_records(
         bx0, by0, bx1, by1 = (int(v) for v in boxes[i])
         if whole_image:
             counts = rle["counts"]
-            placed = {"size": list(rle["size"]),
-                      "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+            placed = {
+                "size": list(rle["size"]),
+                "counts": counts.encode("ascii") if isinstance(counts, str) else counts,
+            }
         else:
             local = decode_coco_rle(rle)
-            placed = place_rle(local[by0 : by1 + 1, bx0 : bx1 + 1], x0 + bx0, y0 + by0,
-                               height, width)
+            placed = place_rle(
+                local[by0 : by1 + 1, bx0 : bx1 + 1], x0 + bx0, y0 + by0, height, width
+            )
             del local
         touches = (
             interior[0] and bx0 <= edge_tol,
@@ -399,8 +400,15 @@ def _combine(parts: list[_Part], group: list[int], tiles: list[Box]) -> _Object:
     members = [parts[i] for i in group]
     if len(members) == 1:
         only = members[0]
-        return _Object(only.rle, only.box, only.iou, only.stability, only.point,
-                       tiles[only.tile], frozenset([only.tile]))
+        return _Object(
+            only.rle,
+            only.box,
+            only.iou,
+            only.stability,
+            only.point,
+            tiles[only.tile],
+            frozenset([only.tile]),
+        )
     best = max(members, key=lambda part: part.iou)
     boxes = np.array([part.box for part in members])
     used = sorted({part.tile for part in members})
@@ -411,8 +419,10 @@ def _combine(parts: list[_Part], group: list[int], tiles: list[Box]) -> _Object:
         iou=best.iou,
         stability=min(part.stability for part in members),
         point=best.point,
-        crop_box=(*(int(v) for v in tile_array[:, :2].min(0)),
-                  *(int(v) for v in tile_array[:, 2:].max(0))),
+        crop_box=(
+            *(int(v) for v in tile_array[:, :2].min(0)),
+            *(int(v) for v in tile_array[:, 2:].max(0)),
+        ),
         tiles=frozenset(used),
     )
 
@@ -430,17 +440,15 @@ def _dedupe(objects: list[_Object], threshold: float) -> list[_Object]:
         if kept:
             k = np.array(kept)
             overlap = (
-                (np.maximum(boxes[k, 0], boxes[i, 0]) <= np.minimum(boxes[k, 2], boxes[i, 2]))
-                & (np.maximum(boxes[k, 1], boxes[i, 1]) <= np.minimum(boxes[k, 3], boxes[i, 3]))
-            )
+                np.maximum(boxes[k, 0], boxes[i, 0]) <= np.minimum(boxes[k, 2], boxes[i, 2])
+            ) & (np.maximum(boxes[k, 1], boxes[i, 1]) <= np.minimum(boxes[k, 3], boxes[i, 3]))
             rivals = [
-                j for j in k[overlap].tolist()
+                j
+                for j in k[overlap].tolist()
                 if not (objects[j].tiles == objects[i].tiles and len(objects[i].tiles) == 1)
             ]
             if rivals:
-                ious = mask_utils.iou(
-                    [objects[j].rle for j in rivals], [objects[i].rle], [0]
-                )
+                ious = mask_utils.iou([objects[j].rle for j in rivals], [objects[i].rle], [0])
                 if float(np.max(ious)) > threshold:
                     continue
         kept.append(i)

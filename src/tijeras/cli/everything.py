@@ -34,7 +34,17 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from tijeras.cli.main import DType, _check_device, _fail, _user_errors, app
+from tijeras.cli.main import (
+    CacheOption,
+    CheckpointOption,
+    DeviceOption,
+    DType,
+    DTypeOption,
+    ModelOption,
+    _fail,
+    _user_errors,
+    app,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -115,16 +125,18 @@ def everything(
     formats: Annotated[
         str,
         typer.Option(
-            "--formats", "-f", metavar="LIST",
+            "--formats",
+            "-f",
+            metavar="LIST",
             help=f"Comma-separated outputs among {', '.join(FORMATS)}.",
         ),
     ] = "coco,overlay",
     points_per_side: Annotated[
         int, typer.Option(min=1, help="Grid points per side (points_per_side^2 prompts).")
     ] = _D["points_per_side"],
-    points_per_batch: Annotated[
-        int, typer.Option(min=1, help="Prompts decoded together.")
-    ] = _D["points_per_batch"],
+    points_per_batch: Annotated[int, typer.Option(min=1, help="Prompts decoded together.")] = _D[
+        "points_per_batch"
+    ],
     pred_iou_thresh: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Keep masks with predicted IoU above this.")
     ] = _D["pred_iou_thresh"],
@@ -156,14 +168,18 @@ def everything(
     tile: Annotated[
         Optional[int],
         typer.Option(
-            "--tile", metavar="SIZE", min=64,
+            "--tile",
+            metavar="SIZE",
+            min=64,
             help="Segment in overlapping SIZE x SIZE tiles at full resolution (large images).",
         ),
     ] = None,
     tile_overlap: Annotated[
         Optional[int],
         typer.Option(
-            "--tile-overlap", metavar="N", min=0,
+            "--tile-overlap",
+            metavar="N",
+            min=0,
             help=f"Tile overlap in pixels (default: min({DEFAULT_TILE_OVERLAP}, SIZE/4)).",
             show_default=False,
         ),
@@ -173,19 +189,11 @@ def everything(
         typer.Option(min=0.0, help="Polygon simplification in pixels (yolo, polygons)."),
     ] = 1.0,
     force: Annotated[bool, typer.Option("--force", help="Redo images already done.")] = False,
-    model: Annotated[
-        str, typer.Option("--model", "-m", help="Model name or alias (see `tijeras models`).")
-    ] = "sam-vit-b",
-    checkpoint: Annotated[
-        Optional[Path],
-        typer.Option("--checkpoint", metavar="PATH", help="Weights file (default: the cache)."),
-    ] = None,
-    device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1, mps ...")] = "cpu",
-    dtype: Annotated[DType, typer.Option("--dtype", help="Model precision.")] = DType.float32,
-    cache: Annotated[
-        Optional[Path],
-        typer.Option("--cache", metavar="DIR", help="Checkpoint cache (default ~/.cache/tijeras)."),
-    ] = None,
+    model: ModelOption = "sam-vit-b",
+    checkpoint: CheckpointOption = None,
+    device: DeviceOption = "cpu",
+    dtype: DTypeOption = DType.float32,
+    cache: CacheOption = None,
 ) -> None:
     """Find every object in an image (or every image of a folder) and write the masks.
 
@@ -208,8 +216,19 @@ def everything(
     }
     with _user_errors():
         code = _everything(
-            source, out, formats, options, tile, tile_overlap, polygon_tolerance, force,
-            model, checkpoint, device, dtype.value, cache,
+            source,
+            out,
+            formats,
+            options,
+            tile,
+            tile_overlap,
+            polygon_tolerance,
+            force,
+            model,
+            checkpoint,
+            device,
+            dtype.value,
+            cache,
         )
     if code:
         raise typer.Exit(code)
@@ -236,8 +255,10 @@ def _everything(
         _fail(f"--crop-overlap-ratio must be in [0, 1), got {options['crop_overlap_ratio']}")
     layers, factor = options["crop_n_layers"], options["crop_n_points_downscale_factor"]
     if int(options["points_per_side"] / factor**layers) < 1:
-        _fail(f"--points-per-side {options['points_per_side']} leaves no points on crop layer "
-              f"{layers} with --crop-n-points-downscale-factor {factor}")
+        _fail(
+            f"--points-per-side {options['points_per_side']} leaves no points on crop layer "
+            f"{layers} with --crop-n-points-downscale-factor {factor}"
+        )
     overlap = _tile_overlap(tile, tile_overlap)
     root = Path(source)
     if not root.exists():
@@ -261,12 +282,31 @@ def _everything(
     names = _output_names(images)
     done = skipped = failed = 0
     datasets: list[dict[str, Any]] = []
-    bar = tqdm(images, desc="images", unit="image", disable=None if folder else True,
-               file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(
+        images,
+        desc="images",
+        unit="image",
+        disable=None if folder else True,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
     with bar:
         for image_id, path in enumerate(bar, start=1):
-            outcome = _one_image(path, names[path], image_id, out, formats, force, folder,
-                                 tile, overlap, tolerance, device, load, bar)
+            outcome = _one_image(
+                path,
+                names[path],
+                image_id,
+                out,
+                formats,
+                force,
+                folder,
+                tile,
+                overlap,
+                tolerance,
+                device,
+                load,
+                bar,
+            )
             if outcome == "skipped":
                 skipped += 1
             elif outcome == "failed":
@@ -317,8 +357,20 @@ def _one_image(
         stage = "model"  # loaded on the first image that needs it
         generator = load()
         stage = "image"
-        _process(rgb, path, name, image_id, out, formats, tile, overlap, tolerance, device,
-                 generator, bar)
+        _process(
+            rgb,
+            path,
+            name,
+            image_id,
+            out,
+            formats,
+            tile,
+            overlap,
+            tolerance,
+            device,
+            generator,
+            bar,
+        )
     except TijerasError as exc:
         if not folder or stage == "model":
             raise
@@ -366,7 +418,8 @@ def _list_images(folder: Path) -> list[Path]:
     return [
         path
         for path in entries
-        if path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+        if path.suffix.lower() in IMAGE_SUFFIXES
+        and not path.name.startswith(".")
         and path.is_file()
     ]
 
@@ -435,9 +488,12 @@ def _read_image(path: Path, name: str, tile: int | None, bar: Any) -> np.ndarray
     rgb = load_image(path)
     height, width = rgb.shape[:2]
     if tile is None and max(height, width) > LARGE_SIDE:
-        _echo(bar, f"note: {name} is {width}x{height}; it is shrunk to the model's input "
-                   f"size as a whole: pass --tile 1024 to segment it at full resolution",
-              err=True)
+        _echo(
+            bar,
+            f"note: {name} is {width}x{height}; it is shrunk to the model's input "
+            f"size as a whole: pass --tile 1024 to segment it at full resolution",
+            err=True,
+        )
     return rgb
 
 
@@ -459,8 +515,9 @@ def _process(
     import torch
     from tqdm import tqdm
 
-    batches = tqdm(desc=name, unit="batch", leave=False, disable=None, file=sys.stderr,
-                   dynamic_ncols=True)
+    batches = tqdm(
+        desc=name, unit="batch", leave=False, disable=None, file=sys.stderr, dynamic_ncols=True
+    )
 
     def progress(done: int, total: int) -> None:
         batches.total = total
@@ -471,8 +528,9 @@ def _process(
         if tile is not None:
             from tijeras.automatic.tiling import generate_tiled
 
-            records = generate_tiled(generator, rgb, tile_size=tile, overlap=overlap,
-                                     progress=progress)
+            records = generate_tiled(
+                generator, rgb, tile_size=tile, overlap=overlap, progress=progress
+            )
         else:
             generator.progress = progress
             try:
@@ -553,8 +611,9 @@ def _overlay(rgb: np.ndarray, records: Sequence[dict[str, Any]]) -> np.ndarray:
     for fill, outline in ((alpha, False), (0.0, True)):
         for start in range(0, len(records), chunk):
             masks = [decode_coco_rle(r["segmentation"]) for r in records[start : start + chunk]]
-            canvas = overlay(canvas, masks, alpha=fill, colors=colours[start : start + chunk],
-                             outline=outline)
+            canvas = overlay(
+                canvas, masks, alpha=fill, colors=colours[start : start + chunk], outline=outline
+            )
     return canvas
 
 

@@ -138,6 +138,22 @@ class DType(str, Enum):
     bfloat16 = "bfloat16"
 
 
+# Options shared by the commands that load a model (one definition, reused by each command).
+ModelOption = Annotated[
+    str, typer.Option("--model", "-m", help="Model name or alias (see `tijeras models`).")
+]
+CheckpointOption = Annotated[
+    Optional[Path],
+    typer.Option("--checkpoint", metavar="PATH", help="Weights file (default: the cache)."),
+]
+DeviceOption = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1, mps ...")]
+DTypeOption = Annotated[DType, typer.Option("--dtype", help="Model precision.")]
+CacheOption = Annotated[
+    Optional[Path],
+    typer.Option("--cache", metavar="DIR", help="Checkpoint cache (default ~/.cache/tijeras)."),
+]
+
+
 def _fail(message: str) -> NoReturn:
     """Print ``error: message`` as one line on stderr and exit with code 2."""
     lines = [line.strip() for line in str(message).splitlines() if line.strip()]
@@ -314,19 +330,11 @@ def segment(
         Optional[Path],
         typer.Option("--overlay", metavar="FILE.png", help="Write the mask drawn over the image."),
     ] = None,
-    model: Annotated[
-        str, typer.Option("--model", "-m", help="Model name or alias (see `tijeras models`).")
-    ] = "sam-vit-b",
-    checkpoint: Annotated[
-        Optional[Path],
-        typer.Option("--checkpoint", metavar="PATH", help="Weights file (default: the cache)."),
-    ] = None,
-    device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1, mps ...")] = "cpu",
-    dtype: Annotated[DType, typer.Option("--dtype", help="Model precision.")] = DType.float32,
-    cache: Annotated[
-        Optional[Path],
-        typer.Option("--cache", metavar="DIR", help="Checkpoint cache (default ~/.cache/tijeras)."),
-    ] = None,
+    model: ModelOption = "sam-vit-b",
+    checkpoint: CheckpointOption = None,
+    device: DeviceOption = "cpu",
+    dtype: DTypeOption = DType.float32,
+    cache: CacheOption = None,
 ) -> None:
     """Segment the object at the given points and/or box and write its mask, cut-out or overlay.
 
@@ -334,8 +342,19 @@ def segment(
     """
     with _user_errors():
         _segment(
-            image, point or [], neg_point or [], box, multimask, out, cutout_path, overlay_path,
-            model, checkpoint, device, dtype.value, cache,
+            image,
+            point or [],
+            neg_point or [],
+            box,
+            multimask,
+            out,
+            cutout_path,
+            overlay_path,
+            model,
+            checkpoint,
+            device,
+            dtype.value,
+            cache,
         )
 
 
@@ -422,9 +441,7 @@ def _segment(
         if overlay_path is not None:
             drawn = overlay(rgb, mask)
             save_image(drawn, target(overlay_path))
-            typer.echo(
-                f"wrote {target(overlay_path)} (overlay, {drawn.shape[1]}x{drawn.shape[0]})"
-            )
+            typer.echo(f"wrote {target(overlay_path)} (overlay, {drawn.shape[1]}x{drawn.shape[0]})")
 
 
 # ----------------------------------------------------------------------------- download
@@ -432,13 +449,8 @@ def _segment(
 
 @app.command()
 def download(
-    names: Annotated[
-        list[str], typer.Argument(metavar="NAME...", help="Model names or aliases.")
-    ],
-    cache: Annotated[
-        Optional[Path],
-        typer.Option("--cache", metavar="DIR", help="Checkpoint cache (default ~/.cache/tijeras)."),
-    ] = None,
+    names: Annotated[list[str], typer.Argument(metavar="NAME...", help="Model names or aliases.")],
+    cache: CacheOption = None,
     force: Annotated[bool, typer.Option("--force", help="Fetch again even if cached.")] = False,
     url: Annotated[
         Optional[str],
@@ -471,10 +483,7 @@ def download(
 
 @app.command()
 def models(
-    cache: Annotated[
-        Optional[Path],
-        typer.Option("--cache", metavar="DIR", help="Checkpoint cache (default ~/.cache/tijeras)."),
-    ] = None,
+    cache: CacheOption = None,
 ) -> None:
     """List the registered models, their checkpoints and whether they are downloaded."""
     from tijeras.model.download import cache_dir, model_table
@@ -536,9 +545,7 @@ def doctor() -> None:
         usable = os.cpu_count() or 0
     typer.echo(f"threads: {torch.get_num_threads()} (usable cpus {usable})")
     if torch.cuda.is_available():
-        names = ", ".join(
-            torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
-        )
+        names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
         typer.echo(f"cuda: yes ({names})")
     else:
         typer.echo("cuda: no")
@@ -557,4 +564,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-from tijeras.cli import everything as _everything  # noqa: E402,F401  (registers the command)
+from tijeras.cli import everything as _everything  # noqa: F401  (registers the command)

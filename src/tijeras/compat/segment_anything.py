@@ -63,7 +63,9 @@ class ResizeLongestSide:
         coords[..., 1] = coords[..., 1] * (nh / h)
         return coords
 
-    def apply_boxes_torch(self, boxes: torch.Tensor, original_size: tuple[int, ...]) -> torch.Tensor:
+    def apply_boxes_torch(
+        self, boxes: torch.Tensor, original_size: tuple[int, ...]
+    ) -> torch.Tensor:
         return self.apply_coords_torch(boxes.reshape(-1, 2, 2), original_size).reshape(-1, 4)
 
 
@@ -170,7 +172,9 @@ class SamPredictor:
     def get_image_embedding(self) -> torch.Tensor:
         """The current image's 1 x C x 64 x 64 embedding."""
         if not self.is_image_set:
-            raise RuntimeError("An image must be set with .set_image(...) to generate an embedding.")
+            raise RuntimeError(
+                "An image must be set with .set_image(...) to generate an embedding."
+            )
         return self.features
 
     def reset_image(self) -> None:

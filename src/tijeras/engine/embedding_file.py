@@ -19,7 +19,9 @@ def save_embedding(embedding: ImageEmbedding, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {"features": embedding.features.detach().contiguous().cpu()}
-    tensors.update({f"extra.{k}": v.detach().contiguous().cpu() for k, v in embedding.extra.items()})
+    tensors.update(
+        {f"extra.{k}": v.detach().contiguous().cpu() for k, v in embedding.extra.items()}
+    )
     meta = {
         "format": FORMAT,
         "model_name": embedding.model_name,
@@ -44,7 +46,9 @@ def load_embedding(path: str | Path) -> ImageEmbedding:
     except (SafetensorError, OSError) as exc:
         raise TijerasError(f"{path} is not an embedding file: {exc}") from None
     if meta.get("format") != FORMAT or "features" not in tensors:
-        raise TijerasError(f"{path} is not a tijeras embedding file (format {meta.get('format')!r})")
+        raise TijerasError(
+            f"{path} is not a tijeras embedding file (format {meta.get('format')!r})"
+        )
     extra = {k[len("extra.") :]: v for k, v in tensors.items() if k.startswith("extra.")}
     return ImageEmbedding(
         features=tensors["features"],

@@ -34,7 +34,9 @@ class Predictor:
         model_name: the name recorded in saved embeddings (defaults to the model class).
     """
 
-    def __init__(self, model: torch.nn.Module, *, cache_size: int = 4, model_name: str = "") -> None:
+    def __init__(
+        self, model: torch.nn.Module, *, cache_size: int = 4, model_name: str = ""
+    ) -> None:
         self.model = model
         self.model_name = model_name or getattr(model, "name", type(model).__name__)
         self.cache: LRUCache[ImageEmbedding] = LRUCache(cache_size)
@@ -69,9 +71,7 @@ class Predictor:
         key = image_key(array, salt=self._cache_salt())
         cached = self.cache.get(key)
         if cached is None:
-            resized = transforms.resize_image(
-                np.ascontiguousarray(array), self.model.image_size
-            )
+            resized = transforms.resize_image(np.ascontiguousarray(array), self.model.image_size)
             tensor = transforms.image_to_tensor(resized, self.device)
             cached = self.encode(tensor, (array.shape[0], array.shape[1]))
             self.cache.put(key, cached)
@@ -85,9 +85,7 @@ class Predictor:
     def encode(self, input_image: torch.Tensor, original_size: tuple[int, int]) -> ImageEmbedding:
         """Run the image encoder on a 1 x 3 x h x w resized image (0-255 values)."""
         if input_image.ndim != 4 or input_image.shape[:2] != (1, 3):
-            raise ValueError(
-                f"input image must be 1 x 3 x h x w, got {tuple(input_image.shape)}"
-            )
+            raise ValueError(f"input image must be 1 x 3 x h x w, got {tuple(input_image.shape)}")
         if max(input_image.shape[-2:]) != self.model.image_size:
             raise ValueError(
                 f"the longest side of the input image must be {self.model.image_size}, "

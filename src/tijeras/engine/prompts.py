@@ -109,7 +109,9 @@ def validate_prompts(
         labels_arr = _array(point_labels, "point_labels", np.float64)
         if not np.all(labels_arr == np.round(labels_arr)):
             raise PromptError("point_labels must be integers")
-        coords, labels, batched = _check_points(coords_arr, labels_arr.astype(np.int64), original_size)
+        coords, labels, batched = _check_points(
+            coords_arr, labels_arr.astype(np.int64), original_size
+        )
         flags.append(batched)
     if box is not None:
         boxes, batched = _check_boxes(_array(box, "box", np.float64), original_size)

@@ -25,7 +25,9 @@ def resize_image(image: np.ndarray, long_side: int) -> np.ndarray:
 
 def image_to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
     """h x w x 3 uint8 -> 1 x 3 x h x w uint8 tensor on ``device``."""
-    return torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1).contiguous()[None]
+    return (
+        torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1).contiguous()[None]
+    )
 
 
 def scale_coords(

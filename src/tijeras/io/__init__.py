@@ -28,14 +28,14 @@ __all__ = [
 ]
 
 # Mask formats: COCO RLEs, polygons, COCO JSON and YOLO segmentation labels.
-from tijeras.io.coco import coco_dataset, merge_coco, segmentation_to_mask, write_coco  # noqa: E402
-from tijeras.io.polygon import (  # noqa: E402
+from tijeras.io.coco import coco_dataset, merge_coco, segmentation_to_mask, write_coco
+from tijeras.io.polygon import (
     Polygon,
     mask_to_polygons,
     polygons_to_coco,
     polygons_to_mask,
 )
-from tijeras.io.rle import (  # noqa: E402
+from tijeras.io.rle import (
     coco_rle,
     coco_rle_one,
     decode_coco_rle,
@@ -44,7 +44,7 @@ from tijeras.io.rle import (  # noqa: E402
     uncompressed_rle_to_mask,
     uncompressed_to_coco_rle,
 )
-from tijeras.io.yolo import write_yolo, yolo_segmentation_lines  # noqa: E402
+from tijeras.io.yolo import write_yolo, yolo_segmentation_lines
 
 __all__ += [
     "Polygon",

@@ -242,8 +242,7 @@ def _as_mask_list(masks: Any) -> list[np.ndarray]:
     if stack.ndim == 3:
         return [_as_mask(mask, f"mask {index}") for index, mask in enumerate(stack)]
     raise ImageError(
-        f"masks must be H x W or N x H x W, got shape {tuple(stack.shape)} "
-        f"and dtype {stack.dtype}"
+        f"masks must be H x W or N x H x W, got shape {tuple(stack.shape)} and dtype {stack.dtype}"
     )
 
 
@@ -318,9 +317,7 @@ def _fill(canvas: np.ndarray, region: np.ndarray, colour: RGB, alpha: float) -> 
 
 def _draw_outline(canvas: np.ndarray, region: np.ndarray, colour: RGB) -> None:
     """Draw every contour of the mask (outer borders and holes) on the canvas, in place."""
-    contours, _ = cv2.findContours(
-        region.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE
-    )
+    contours, _ = cv2.findContours(region.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
     cv2.drawContours(canvas, contours, -1, colour, thickness=OUTLINE_THICKNESS)
 
 

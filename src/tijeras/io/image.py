@@ -278,9 +278,7 @@ def _check_array_layout(array: np.ndarray, label: str) -> None:
     if array.size == 0:
         raise ImageError(f"unsupported image {label}: the image is empty")
     if not _is_supported_dtype(array.dtype):
-        raise ImageError(
-            f"unsupported image {label}: expected dtype uint8, uint16, bool or float"
-        )
+        raise ImageError(f"unsupported image {label}: expected dtype uint8, uint16, bool or float")
 
 
 def _is_supported_dtype(dtype: np.dtype) -> bool:

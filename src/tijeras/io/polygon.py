@@ -109,9 +109,7 @@ def polygons_to_mask(polygons: Sequence[Polygon], height: int, width: int) -> np
     return mask.astype(bool)
 
 
-def polygons_to_coco(
-    polygons: Sequence[Polygon], include_holes: bool = False
-) -> list[list[float]]:
+def polygons_to_coco(polygons: Sequence[Polygon], include_holes: bool = False) -> list[list[float]]:
     """Flatten polygons into a COCO ``segmentation`` list: ``[x1, y1, x2, y2, ...]`` per ring.
 
     COCO polygons cannot express holes: pycocotools fills every ring and takes their union.

@@ -13,8 +13,8 @@ only by :func:`masks_to_uncompressed_rle`, so importing this module stays cheap.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 import sys
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import cv2

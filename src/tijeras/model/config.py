@@ -67,9 +67,7 @@ SAM_VIT_H = SamConfig(
 )
 # A tiny random-weight variant with SAM's structure and key names, for fast tests.
 SAM_TEST_TINY = SamConfig(
-    encoder=ViTConfig(
-        embed_dim=32, depth=2, num_heads=2, global_attn_indexes=(1,), out_chans=32
-    ),
+    encoder=ViTConfig(embed_dim=32, depth=2, num_heads=2, global_attn_indexes=(1,), out_chans=32),
     decoder=DecoderConfig(
         transformer_mlp_dim=64, transformer_heads=2, iou_head_hidden_dim=32, mask_in_chans=8
     ),

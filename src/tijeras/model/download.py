@@ -137,9 +137,7 @@ def model_table(cache: str | os.PathLike[str] | None = None) -> list[dict[str, A
 # --------------------------------------------------------------------------- transfer
 
 
-def _transfer(
-    url: str, part: Path, ckpt: CheckpointFile, *, timeout: float, progress: bool
-) -> str:
+def _transfer(url: str, part: Path, ckpt: CheckpointFile, *, timeout: float, progress: bool) -> str:
     """Bring ``part`` to the whole file, resuming what is there; return its SHA-256 hex digest."""
     restarted = False
     while True:

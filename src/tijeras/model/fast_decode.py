@@ -253,4 +253,3 @@ def _decode(
     masks = _upscale_masks(decoder, keys.expand(b, -1, -1), hyper, prepared.grid)
     iou = decoder.iou_prediction_head(queries[:, 0, :])
     return masks, iou[:, 1:] if multimask_output else iou[:, :1]
-

@@ -31,9 +31,7 @@ def relative_position_table(q_size: int, k_size: int, rel_pos: torch.Tensor) -> 
     """
     length = 2 * max(q_size, k_size) - 1
     if rel_pos.shape[0] != length:
-        resampled = F.interpolate(
-            rel_pos.t().unsqueeze(0).float(), size=length, mode="linear"
-        )
+        resampled = F.interpolate(rel_pos.t().unsqueeze(0).float(), size=length, mode="linear")
         rel_pos = resampled[0].t().to(rel_pos.dtype)
     q_scale = max(k_size / q_size, 1.0)
     k_scale = max(q_size / k_size, 1.0)
@@ -101,9 +99,7 @@ class Attention(nn.Module):
         # a global block, and a layout-following add would need a second full copy.
         bias = q.new_empty((b * heads, rows, kw, kh, kw))
         torch.add(bias_h.unsqueeze(-1), bias_w.unsqueeze(-2), out=bias)
-        return F.scaled_dot_product_attention(
-            q, k, v, attn_mask=bias.view(b, heads, n, kh * kw)
-        )
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias.view(b, heads, n, kh * kw))
 
 
 def window_partition(

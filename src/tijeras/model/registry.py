@@ -138,7 +138,8 @@ register(
         description="SAM ViT-B (91M parameters)",
         aliases=("vit_b",),
         checkpoint=CheckpointFile(
-            filename="sam_vit_b_01ec64.pth", url=_SAM_URL + "sam_vit_b_01ec64.pth",
+            filename="sam_vit_b_01ec64.pth",
+            url=_SAM_URL + "sam_vit_b_01ec64.pth",
             size=375042383,
             sha256="ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912",
         ),
@@ -152,7 +153,8 @@ register(
         description="SAM ViT-L (308M parameters)",
         aliases=("vit_l",),
         checkpoint=CheckpointFile(
-            filename="sam_vit_l_0b3195.pth", url=_SAM_URL + "sam_vit_l_0b3195.pth",
+            filename="sam_vit_l_0b3195.pth",
+            url=_SAM_URL + "sam_vit_l_0b3195.pth",
             size=1249524607,
             sha256="3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622",
         ),
@@ -166,7 +168,8 @@ register(
         description="SAM ViT-H (636M parameters)",
         aliases=("vit_h", "default"),
         checkpoint=CheckpointFile(
-            filename="sam_vit_h_4b8939.pth", url=_SAM_URL + "sam_vit_h_4b8939.pth",
+            filename="sam_vit_h_4b8939.pth",
+            url=_SAM_URL + "sam_vit_h_4b8939.pth",
             size=2564550879,
             sha256="a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e",
         ),

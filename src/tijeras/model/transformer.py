@@ -38,8 +38,10 @@ class Attention(nn.Module):
         Leading dimensions broadcast, so image keys computed once can serve B prompts.
         """
         lead = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
-        q, k, v = q.expand(*lead, *q.shape[-2:]), k.expand(*lead, *k.shape[-2:]), v.expand(
-            *lead, *v.shape[-2:]
+        q, k, v = (
+            q.expand(*lead, *q.shape[-2:]),
+            k.expand(*lead, *k.shape[-2:]),
+            v.expand(*lead, *v.shape[-2:]),
         )
         out = F.scaled_dot_product_attention(q, k, v)
         out = out.transpose(-3, -2).flatten(-2)
