@@ -137,10 +137,11 @@ class SamAutomaticMaskGenerator:
             self._done += 1
             if self.progress is not None:
                 self.progress(self._done, self._total)
-        self.predictor.reset_image()
         data = MaskRecords.cat(parts)
         if len(data):
             data = data.filter(filters.nms(data.boxes, data.iou, self.box_nms_thresh))
+        data = self._encode(data, crop_size, crop_box, (image.shape[0], image.shape[1]))
+        self.predictor.reset_image()
         offset = torch.tensor([x0, y0, x0, y0])
         data.boxes = data.boxes + offset
         data.points = data.points + offset[:2]
@@ -184,23 +185,49 @@ class SamAutomaticMaskGenerator:
             masks = logits[ok] > threshold
             del logits
             boxes = filters.masks_to_boxes(masks)
+            del masks
             inside = ~filters.near_crop_edge(boxes, crop_box, full_box)
-            masks, boxes = masks[inside], boxes[inside]
-            if crop_box != full_box:
-                x0, y0, x1, y1 = crop_box
-                masks = F.pad(masks, (x0, w - x1, y0, h - y1), value=False)
-            chosen = idx[ok][inside].cpu()
+            chosen = idx[ok][inside]
+            # Masks are encoded after the crop's NMS (most candidates do not survive it), from
+            # their low-res logits: the same computation again gives the same mask.
             parts.append(
                 MaskRecords(
-                    rles=coco_rle(masks),
+                    rles=[None] * len(chosen),
                     iou=iou[chosen].cpu(),
                     stability=stability[ok][inside].cpu(),
-                    points=pts[chosen],
-                    boxes=boxes.cpu(),
+                    points=pts[chosen.cpu()],
+                    boxes=boxes[inside].cpu(),
                     crop_boxes=torch.zeros(len(chosen), 4, dtype=torch.int64),
+                    low_res=low_res[chosen].float(),
                 )
             )
         return MaskRecords.cat(parts)
+
+    def _encode(
+        self,
+        data: MaskRecords,
+        crop_size: tuple[int, int],
+        crop_box: list[int],
+        image_size: tuple[int, int],
+    ) -> MaskRecords:
+        """Full-image compressed RLEs of the candidates kept, from their low-res logits."""
+        if data.low_res is None or not len(data):
+            data.low_res = None
+            return data
+        model = self.predictor.model
+        input_size = self.predictor.embedding.input_size
+        h, w = image_size
+        x0, y0, x1, y1 = crop_box
+        rles: list[dict] = []
+        for start in range(0, len(data), UPSCALE_CHUNK):
+            low = data.low_res[start : start + UPSCALE_CHUNK]
+            logits = model.postprocess_masks(low[:, None], input_size, crop_size)[:, 0]
+            masks = logits > model.mask_threshold
+            if crop_box != [0, 0, w, h]:
+                masks = F.pad(masks, (x0, w - x1, y0, h - y1), value=False)
+            rles.extend(coco_rle(masks))
+        data.rles, data.low_res = rles, None
+        return data
 
     def _remove_small_regions(self, data: MaskRecords, size: tuple[int, int]) -> MaskRecords:
         masks, unchanged = [], []

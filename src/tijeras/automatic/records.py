@@ -20,6 +20,8 @@ class MaskRecords:
     points: torch.Tensor  # N x 2 float, xy in image pixels
     boxes: torch.Tensor  # N x 4 int, inclusive xyxy in image pixels
     crop_boxes: torch.Tensor  # N x 4 int, xyxy
+    # N x h x w low-res logits of masks not encoded yet (their ``rles`` entries are None)
+    low_res: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.rles)
@@ -29,24 +31,24 @@ class MaskRecords:
         if keep.dtype == torch.bool:
             keep = torch.nonzero(keep).flatten()
         idx = keep.tolist()
-        return MaskRecords(
-            rles=[self.rles[i] for i in idx],
-            **{f.name: getattr(self, f.name)[keep] for f in fields(self) if f.name != "rles"},
-        )
+        columns = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name != "rles" and value is not None:
+                columns[f.name] = value[keep]
+        return MaskRecords(rles=[self.rles[i] for i in idx], **columns)
 
     @staticmethod
     def cat(parts: list[MaskRecords]) -> MaskRecords:
         """All rows of ``parts``, concatenated once."""
         if not parts:
             return MaskRecords.empty()
-        return MaskRecords(
-            rles=[r for p in parts for r in p.rles],
-            **{
-                f.name: torch.cat([getattr(p, f.name) for p in parts])
-                for f in fields(MaskRecords)
-                if f.name != "rles"
-            },
-        )
+        columns = {}
+        for f in fields(MaskRecords):
+            values = [getattr(p, f.name) for p in parts]
+            if f.name != "rles" and all(v is not None for v in values):
+                columns[f.name] = torch.cat(values)
+        return MaskRecords(rles=[r for p in parts for r in p.rles], **columns)
 
     @staticmethod
     def empty() -> MaskRecords:
