@@ -147,12 +147,7 @@ def _block(
     key_pe: torch.Tensor,
     prepared: PreparedImage | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    if layer.skip_first_layer_pe:
-        queries = layer.self_attn(queries, queries, queries)
-    else:
-        q = queries + query_pe
-        queries = queries + layer.self_attn(q, q, queries)
-    queries = layer.norm1(queries)
+    queries = layer.token_self_attention(queries, query_pe)
     t2i = layer.cross_attn_token_to_image
     if prepared is not None:
         out = _token_to_shared_image(t2i, queries + query_pe, prepared.first_k, prepared.first_v)

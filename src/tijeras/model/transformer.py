@@ -80,6 +80,15 @@ class TwoWayAttentionBlock(nn.Module):
         )
         self.skip_first_layer_pe = skip_first_layer_pe
 
+    def token_self_attention(self, queries: torch.Tensor, query_pe: torch.Tensor) -> torch.Tensor:
+        """Self-attention among the prompt tokens (without positions in the first layer)."""
+        if self.skip_first_layer_pe:
+            queries = self.self_attn(queries, queries, queries)
+        else:
+            q = queries + query_pe
+            queries = queries + self.self_attn(q, q, queries)
+        return self.norm1(queries)
+
     def update_tokens(
         self,
         queries: torch.Tensor,
@@ -91,12 +100,7 @@ class TwoWayAttentionBlock(nn.Module):
 
         ``image_k`` / ``image_v`` may carry a leading batch of 1 shared by every prompt.
         """
-        if self.skip_first_layer_pe:
-            queries = self.self_attn(queries, queries, queries)
-        else:
-            q = queries + query_pe
-            queries = queries + self.self_attn(q, q, queries)
-        queries = self.norm1(queries)
+        queries = self.token_self_attention(queries, query_pe)
         attn = self.cross_attn_token_to_image
         q = attn.split_heads(attn.q_proj(queries + query_pe))
         queries = self.norm2(queries + attn.attend(q, image_k, image_v))
