@@ -14,7 +14,6 @@ import numpy as np
 import torch
 
 from ..errors import PromptError
-from ..model import fast_decode
 from ..types import ImageEmbedding, MaskPrediction
 from . import transforms
 from .cache import LRUCache, image_key
@@ -71,7 +70,7 @@ class Predictor:
         key = image_key(array, salt=self._cache_salt())
         cached = self.cache.get(key)
         if cached is None:
-            resized = transforms.resize_image(np.ascontiguousarray(array), self.model.image_size)
+            resized = transforms.resize_for(self.model, np.ascontiguousarray(array))
             tensor = transforms.image_to_tensor(resized, self.device)
             cached = self.encode(tensor, (array.shape[0], array.shape[1]))
             self.cache.put(key, cached)
@@ -93,9 +92,10 @@ class Predictor:
             )
         size = (int(input_image.shape[-2]), int(input_image.shape[-1]))
         x = self.model.preprocess(input_image.to(self.device)).to(self.model.encoder_dtype)
-        features = self.model.image_encoder(x)
+        features, extra = self.model.encode_image(x)
         return ImageEmbedding(
             features=features,
+            extra=extra,
             original_size=(int(original_size[0]), int(original_size[1])),
             input_size=size,
             model_name=self.model_name,
@@ -103,13 +103,16 @@ class Predictor:
 
     def set_embedding(self, embedding: ImageEmbedding) -> None:
         """Use a previously computed embedding (for example one loaded from a file)."""
-        expected = self.model.prompt_encoder.image_embedding_size
+        expected = self.model.embedding_grid
         if tuple(embedding.features.shape[-2:]) != tuple(expected):
             raise ValueError(
                 f"embedding grid {tuple(embedding.features.shape[-2:])} does not fit this model "
                 f"(expects {tuple(expected)})"
             )
         embedding.features = embedding.features.to(self.device, self.model.encoder_dtype)
+        embedding.extra = {
+            k: v.to(self.device, self.model.encoder_dtype) for k, v in embedding.extra.items()
+        }
         self.embedding = embedding
 
     def reset_image(self) -> None:
@@ -232,16 +235,4 @@ class Predictor:
         if point_coords is not None and point_labels is None:
             raise PromptError("point_labels must be given with point_coords")
         points = None if point_coords is None else (point_coords, point_labels)
-        encoder = self.model.prompt_encoder
-        sparse, dense = encoder(points=points, boxes=boxes, masks=mask_input)
-        if emb.decoder_state is None:
-            emb.decoder_state = fast_decode.prepare_image(
-                self.model.mask_decoder, encoder, emb.features
-            )
-        return fast_decode.decode(
-            self.model.mask_decoder,
-            emb.decoder_state,
-            sparse,
-            None if mask_input is None else dense,
-            multimask_output,
-        )
+        return self.model.decode_prompts(emb, points, boxes, mask_input, multimask_output)

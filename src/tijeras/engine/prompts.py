@@ -118,7 +118,7 @@ def validate_prompts(
         flags.append(batched)
     if mask_input is not None:
         masks = _array(mask_input, "mask_input", np.float32)
-        expected = tuple(model.prompt_encoder.mask_input_size)
+        expected = tuple(model.mask_input_size)
         if masks.ndim == 3:
             masks, batched = masks[None], False
         else:

@@ -23,6 +23,18 @@ def resize_image(image: np.ndarray, long_side: int) -> np.ndarray:
     return np.array(Image.fromarray(image).resize((w, h), Image.Resampling.BILINEAR))
 
 
+def resize_for(model: object, image: np.ndarray) -> np.ndarray:
+    """Resize an H x W x 3 uint8 image the way ``model`` expects its input.
+
+    ``model.input_resize`` names the rule: ``"longest_side"`` (SAM, MobileSAM: the longest side
+    to ``model.image_size``, the rest padded later by ``model.preprocess``).
+    """
+    rule = getattr(model, "input_resize", "longest_side")
+    if rule == "longest_side":
+        return resize_image(image, model.image_size)
+    raise ValueError(f"unknown input resize rule {rule!r}")
+
+
 def image_to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
     """h x w x 3 uint8 -> 1 x 3 x h x w uint8 tensor on ``device``."""
     return (

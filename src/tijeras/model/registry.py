@@ -67,6 +67,13 @@ def register(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
+def register_builder(family: str, builder: Any) -> None:
+    """Say how models of ``family`` are built: ``builder(config) -> nn.Module``."""
+    if family in _BUILDERS:
+        raise ValueError(f"model family {family!r} already has a builder")
+    _BUILDERS[family] = builder
+
+
 def get_spec(name: str) -> ModelSpec:
     """The spec registered under ``name`` or one of its aliases."""
     key = _ALIASES.get(name, name)
@@ -123,7 +130,7 @@ def _build_sam(config: cfg.SamConfig) -> nn.Module:
     return Sam(config)
 
 
-_BUILDERS = {"sam": _build_sam}
+_BUILDERS: dict[str, Any] = {"sam": _build_sam}
 
 _SAM_URL = "https://dl.fbaipublicfiles.com/segment_anything/"
 # Meta publishes no digests. The SHA-256 values below are those recorded by the Git LFS servers of
@@ -183,3 +190,5 @@ register(
         description="tiny random-weight SAM for tests (no checkpoint)",
     )
 )
+
+# Further model families register their specs and builders when their module is imported.

@@ -73,6 +73,53 @@ class Sam(nn.Module):
     def image_size(self) -> int:
         return self.config.image_size
 
+    # ------------------------------------------------ the interface the predictor uses
+    # Every promptable model family (SAM, MobileSAM, SAM 2) provides these members, so the
+    # predictor, everything mode, the CLI and the server work with any of them.
+    input_resize = "longest_side"  # how engine.transforms.resize_for fits an image to the input
+
+    @property
+    def embedding_grid(self) -> tuple[int, int]:
+        """(h, w) of the image embedding grid."""
+        return tuple(self.prompt_encoder.image_embedding_size)
+
+    @property
+    def mask_input_size(self) -> tuple[int, int]:
+        """(h, w) of the low-res mask prompt (and of the low-res logits)."""
+        return tuple(self.prompt_encoder.mask_input_size)
+
+    def encode_image(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The embedding of a preprocessed 1 x 3 x S x S input, plus family-specific extras."""
+        return self.image_encoder(x), {}
+
+    def decode_prompts(
+        self,
+        embedding: Any,
+        points: tuple[torch.Tensor, torch.Tensor] | None,
+        boxes: torch.Tensor | None,
+        masks: torch.Tensor | None,
+        multimask_output: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Low-res logits (B x C x 256 x 256) and IoU scores (B x C) for input-frame prompts.
+
+        ``embedding`` is an :class:`tijeras.types.ImageEmbedding`; the prompt-independent part
+        of the decoder is computed on first use and kept in its ``decoder_state``.
+        """
+        from . import fast_decode
+
+        sparse, dense = self.prompt_encoder(points=points, boxes=boxes, masks=masks)
+        if embedding.decoder_state is None:
+            embedding.decoder_state = fast_decode.prepare_image(
+                self.mask_decoder, self.prompt_encoder, embedding.features
+            )
+        return fast_decode.decode(
+            self.mask_decoder,
+            embedding.decoder_state,
+            sparse,
+            None if masks is None else dense,
+            multimask_output,
+        )
+
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise a B x 3 x h x w (0-255, resized) image and zero-pad it to a square.
 
