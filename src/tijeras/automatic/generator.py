@@ -10,7 +10,7 @@ mask outlives its chunk, and concatenate the typed columns once per crop.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -23,6 +23,9 @@ from ..io.rle import coco_rle, decode_coco_rle, masks_to_uncompressed_rle
 from . import filters
 from .grid import crop_boxes, layer_point_grids
 from .records import MaskRecords
+
+if TYPE_CHECKING:
+    from ..types import ImageEmbedding
 
 OUTPUT_MODES = ("binary_mask", "uncompressed_rle", "coco_rle")
 UPSCALE_CHUNK = 16  # candidates upscaled to full resolution at a time
@@ -94,10 +97,14 @@ class SamAutomaticMaskGenerator:
         self.min_mask_region_area = min_mask_region_area
         self.output_mode = output_mode
         self.progress: Any = None  # optional callable(done, total) over point batches
+        self._embedding: ImageEmbedding | None = None
 
     @torch.inference_mode()
-    def generate(self, image: Any) -> list[dict[str, Any]]:
+    def generate(self, image: Any, embedding: ImageEmbedding | None = None) -> list[dict[str, Any]]:
         """Masks for an image (H x W x 3 uint8 RGB array, path, bytes or PIL image).
+
+        ``embedding``, the image's embedding computed earlier by this model (for example by
+        a :class:`~tijeras.Predictor`), spares encoding the whole image again.
 
         Returns:
             one record per mask: ``segmentation`` (per ``output_mode``), ``area``, ``bbox``
@@ -106,7 +113,11 @@ class SamAutomaticMaskGenerator:
         from ..io.image import load_image
 
         array = image if _is_rgb_array(image) else load_image(image)
-        records = self.generate_records(array)
+        self._embedding = embedding
+        try:
+            records = self.generate_records(array)
+        finally:
+            self._embedding = None
         return self.to_output(records)
 
     def generate_records(self, image: np.ndarray) -> MaskRecords:
@@ -128,7 +139,11 @@ class SamAutomaticMaskGenerator:
         x0, y0, x1, y1 = crop_box
         crop = np.ascontiguousarray(image[y0:y1, x0:x1])
         crop_size = (crop.shape[0], crop.shape[1])
-        self.predictor.set_image(crop)
+        given = getattr(self, "_embedding", None)
+        if given is not None and crop_size == image.shape[:2] and given.original_size == crop_size:
+            self.predictor.set_embedding(given)
+        else:
+            self.predictor.set_image(crop)
         points = self.point_grids[layer] * np.array(crop_size)[None, ::-1]
         parts = []
         for start in range(0, len(points), self.points_per_batch):

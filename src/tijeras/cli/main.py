@@ -565,3 +565,4 @@ def main() -> None:
 if __name__ == "__main__":
     main()
 from tijeras.cli import everything as _everything  # noqa: F401  (registers the command)
+from tijeras.cli import serve as _serve  # noqa: F401,E402  (registers the command)

@@ -1,0 +1,1 @@
+"""The web app: a FastAPI server and the page it serves (``tijeras serve``)."""

@@ -1,0 +1,133 @@
+"""The web app: ``create_app(settings)`` builds the FastAPI application.
+
+The model is loaded in the lifespan handler (at start-up, not at import), unless a ready
+:class:`~tijeras.server.backend.Backend` is passed in. Errors are JSON ``{"detail": message}``
+with a 4xx status for anything the client did wrong; the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from .. import __version__
+from ..errors import ImageError, PromptError, TijerasError
+from .backend import Backend, load_backend, weights_hint
+from .jobs import HeavyQueue
+from .routes import router
+from .settings import SAMPLE_SUFFIXES, ServerSettings
+from .store import ImageStore
+
+log = logging.getLogger("tijeras.server")
+STATIC = Path(str(resources.files("tijeras.server") / "static"))
+
+
+def create_app(settings: ServerSettings | None = None, backend: Backend | None = None) -> FastAPI:
+    """The application; ``backend`` skips model loading (tests, embedding in other apps)."""
+    settings = settings or ServerSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.backend = backend or load_backend(
+            settings.model,
+            settings.checkpoint,
+            device=settings.device,
+            dtype=settings.dtype,
+            download=settings.download,
+            download_timeout=settings.download_timeout,
+            cache=settings.cache,
+        )
+        app.state.queue = HeavyQueue()
+        log.info("serving %s on %s", app.state.backend.name, settings.device)
+        yield
+        app.state.queue.close()
+
+    app = FastAPI(
+        title="tijeras",
+        version=__version__,
+        description="Segment Anything, local and private: upload, prompt, everything, export.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = ImageStore(settings.max_images, settings.ttl_seconds, settings.max_masks)
+    _add_error_handlers(app)
+    _add_pages(app, settings)
+    app.include_router(router, prefix="/api")
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        messages = []
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+            text = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+            messages.append(f"{where}: {text}" if where else text)
+        return JSONResponse({"detail": "; ".join(messages)}, status_code=422)
+
+    @app.exception_handler(PromptError)
+    async def prompt_error(_: Request, exc: PromptError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(ImageError)
+    async def image_error(_: Request, exc: ImageError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=415)
+
+    @app.exception_handler(TijerasError)
+    async def tijeras_error(_: Request, exc: TijerasError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+
+def _samples(settings: ServerSettings) -> dict[str, Path]:
+    if not settings.samples:
+        return {}
+    folder = Path(settings.samples)
+    if not folder.is_dir():
+        return {}
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in SAMPLE_SUFFIXES)
+    return {p.name: p for p in files if p.is_file()}
+
+
+def _add_pages(app: FastAPI, settings: ServerSettings) -> None:
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/info", tags=["server"])
+    async def info(request: Request) -> dict[str, Any]:
+        """The active model, whether the classical fallback runs, and the upload limits."""
+        backend: Backend = request.app.state.backend
+        return {
+            "version": __version__,
+            "model": backend.name,
+            "description": backend.description,
+            "fallback": backend.is_fallback,
+            "fallback_reason": backend.fallback_reason,
+            "requested_model": settings.model,
+            "how_to_add_weights": weights_hint(settings.model) if backend.is_fallback else None,
+            "device": settings.device,
+            "dtype": settings.dtype,
+            "max_upload_bytes": settings.max_upload_bytes,
+            "max_pixels": settings.max_pixels,
+            "samples": list(_samples(settings)),
+        }
+
+    @app.get("/api/samples/{name}", tags=["server"])
+    async def sample(name: str) -> Response:
+        """The bytes of one of the sample images listed by ``/api/info``."""
+        path = _samples(settings).get(name)
+        if path is None:
+            raise HTTPException(404, f"no sample image named {name!r}")
+        return FileResponse(path)

@@ -1,0 +1,228 @@
+"""What the endpoints do, apart from HTTP: encode, decode prompts, hover, everything, export.
+
+Every function takes an :class:`~tijeras.server.store.ImageEntry` and the loaded
+:class:`~tijeras.server.backend.Backend`; none keeps state of its own, so requests for
+different images (or the same image) can run in parallel threads.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..automatic import mask_generator_for
+from ..engine import transforms
+from ..engine.predictor import Predictor
+from ..errors import PromptError
+from ..io.export import cutout, inpaint_mask, mask_to_box
+from ..io.rle import coco_rle, decode_coco_rle
+from .backend import Backend
+from .jobs import encoder_progress
+from .store import ImageEntry, MaskEntry
+
+HOVER_SIDE = 1024  # hover masks are computed at most this large (the page scales them)
+
+
+# ------------------------------------------------------------------------------- encoding
+def encode(entry: ImageEntry, backend: Backend) -> None:
+    """Compute the image's embedding (run by the heavy queue); records failure on the entry."""
+    entry.status = "encoding"
+    started = time.perf_counter()
+    try:
+        predictor = Predictor(backend.model, cache_size=0, model_name=backend.name)
+
+        def report(fraction: float) -> None:
+            entry.progress = round(0.05 + 0.95 * fraction, 3)
+
+        with encoder_progress(backend.model, report):
+            entry.embedding = predictor.set_image(entry.pixels)
+        entry.progress = 1.0
+        entry.status = "ready"
+        entry.encode_seconds = time.perf_counter() - started
+    except Exception as err:  # reported to the page; the server keeps running
+        entry.status = "failed"
+        entry.error = f"encoding failed: {err}"
+    finally:
+        entry.encoded.set()
+
+
+def _predictor(entry: ImageEntry, backend: Backend) -> Predictor:
+    if entry.embedding is None:
+        raise PromptError(f"image {entry.id} is not encoded yet (status: {entry.status})")
+    predictor = Predictor(backend.model, cache_size=0, model_name=backend.name)
+    predictor.set_embedding(entry.embedding)
+    return predictor
+
+
+# ------------------------------------------------------------------------------- prompts
+def segment(
+    entry: ImageEntry,
+    backend: Backend,
+    points: list[list[float]] | None,
+    labels: list[int] | None,
+    box: list[float] | None,
+    mask_input_id: str | None,
+    multimask: bool,
+) -> list[tuple[str, MaskEntry]]:
+    """Decode one prompt into full-size candidate masks, stored on the entry (best first)."""
+    predictor = _predictor(entry, backend)
+    mask_input = None
+    if mask_input_id is not None:
+        previous = entry.mask(mask_input_id)
+        if previous is None:
+            raise PromptError(f"unknown mask id {mask_input_id!r} for mask_input")
+        if previous.low_res is None:
+            raise PromptError(f"mask {mask_input_id!r} has no low-res logits to feed back")
+        mask_input = previous.low_res
+    result = predictor.predict(
+        point_coords=None if points is None else np.asarray(points, dtype=np.float64),
+        point_labels=None if labels is None else np.asarray(labels),
+        box=None if box is None else np.asarray(box, dtype=np.float64),
+        mask_input=mask_input,
+        multimask_output=multimask,
+    )
+    order = np.argsort(-result.scores, kind="stable")
+    rles = coco_rle(result.masks[order])
+    stored = []
+    for rank, index in enumerate(order):
+        mask = result.masks[index]
+        entry_mask = _mask_entry(mask, rles[rank], float(result.scores[index]), "prompt")
+        entry_mask.low_res = result.low_res_logits[index][None].astype(np.float32)
+        stored.append((entry.add_mask(entry_mask, _limit(entry)), entry_mask))
+    return stored
+
+
+def _limit(entry: ImageEntry) -> int:
+    return entry.mask_limit
+
+
+def _mask_entry(mask: np.ndarray, rle: dict[str, Any], score: float, source: str) -> MaskEntry:
+    area = int(np.count_nonzero(mask))
+    box = mask_to_box(mask)
+    bbox = [0.0, 0.0, 0.0, 0.0] if box is None else _xywh(box)
+    return MaskEntry(rle=rle, score=score, low_res=None, area=area, bbox=bbox, source=source)
+
+
+def _xywh(box: Any) -> list[float]:
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return [x0, y0, x1 - x0, y1 - y0]
+
+
+def hover_size(entry: ImageEntry) -> tuple[int, int]:
+    """(h, w) of hover masks: the image scaled so its longest side is at most 1024."""
+    h, w = entry.height, entry.width
+    if max(h, w) <= HOVER_SIDE:
+        return h, w
+    return transforms.input_size(h, w, HOVER_SIDE)
+
+
+@torch.inference_mode()
+def hover(entry: ImageEntry, backend: Backend, x: float, y: float) -> dict[str, Any]:
+    """The best mask for one foreground point, at hover size, as a compressed RLE."""
+    predictor = _predictor(entry, backend)
+    emb = predictor.embedding
+    point = np.array([[[x, y]]], dtype=np.float64)
+    from ..engine.prompts import validate_prompts
+
+    prompts = validate_prompts(point, np.array([[1]]), None, None, emb.original_size, backend.model)
+    coords, labels, _, _ = predictor._to_input_frame(prompts, emb)
+    low_res, iou = predictor.decode(coords, labels, None, None, True)
+    best = int(torch.argmax(iou[0]))
+    size = hover_size(entry)
+    logits = backend.model.postprocess_masks(
+        low_res[:, best : best + 1].float(), emb.input_size, size
+    )
+    mask = (logits[0, 0] > backend.model.mask_threshold).numpy()
+    return {"rle": coco_rle(mask[None])[0], "score": float(iou[0, best])}
+
+
+# ----------------------------------------------------------------------------- everything
+def everything(entry: ImageEntry, backend: Backend, options: dict[str, Any]) -> None:
+    """Run everything mode (on the heavy queue) and store its masks on the entry."""
+    state = entry.everything
+    state.update(status="running", progress=0.0)
+    try:
+        generator = mask_generator_for(backend.model, output_mode="coco_rle", **options)
+        if hasattr(generator, "progress"):
+            generator.progress = lambda done, total: state.update(progress=done / max(total, 1))
+        kwargs = {}
+        if "embedding" in inspect.signature(generator.generate).parameters:
+            kwargs["embedding"] = entry.embedding
+        records = generator.generate(entry.pixels, **kwargs)
+        masks = []
+        for record in records:
+            item = MaskEntry(
+                rle=record["segmentation"],
+                score=float(record["predicted_iou"]),
+                low_res=None,
+                area=int(record["area"]),
+                bbox=[float(v) for v in record["bbox"]],
+                source="everything",
+            )
+            masks.append((entry.add_mask(item, _limit(entry) + len(records)), item))
+        state.update(status="done", progress=1.0, masks=[describe(i, m) for i, m in masks])
+    except Exception as err:  # reported to the page; the server keeps running
+        state.update(status="failed", error=f"everything failed: {err}")
+
+
+# -------------------------------------------------------------------------------- export
+def describe(mask_id: str, mask: MaskEntry) -> dict[str, Any]:
+    """A mask as the API returns it."""
+    return {
+        "id": mask_id,
+        "score": round(mask.score, 5),
+        "area": mask.area,
+        "bbox": mask.bbox,
+        "source": mask.source,
+        "rle": mask.rle,
+    }
+
+
+def mask_array(mask: MaskEntry) -> np.ndarray:
+    return decode_coco_rle(mask.rle).astype(bool)
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="PNG")
+    return out.getvalue()
+
+
+def cutout_png(entry: ImageEntry, mask: MaskEntry) -> bytes:
+    return png_bytes(cutout(entry.pixels, mask_array(mask), crop=True))
+
+
+def mask_png(mask: MaskEntry) -> bytes:
+    return png_bytes(mask_array(mask).astype(np.uint8) * np.uint8(255))
+
+
+def inpaint_png(mask: MaskEntry, dilate: int) -> bytes:
+    return png_bytes(inpaint_mask(mask_array(mask), dilate))
+
+
+def coco_json(entry: ImageEntry, file_name: str) -> dict[str, Any]:
+    """COCO dataset of the kept objects, one category per distinct object name."""
+    from ..io.coco import coco_dataset
+
+    with entry.lock:
+        kept = [(o, entry.masks[o.mask_id]) for o in entry.objects if o.mask_id in entry.masks]
+    records = [
+        {"segmentation": m.rle, "area": m.area, "bbox": m.bbox, "predicted_iou": m.score}
+        for _, m in kept
+    ]
+    dataset = coco_dataset(records, 1, file_name, entry.height, entry.width)
+    names = list(dict.fromkeys(o.name for o, _ in kept))
+    ids = {name: index + 1 for index, name in enumerate(names)}
+    dataset["categories"] = [
+        {"id": i, "name": n, "supercategory": "object"} for n, i in ids.items()
+    ]
+    for annotation, (obj, _) in zip(dataset["annotations"], kept):
+        annotation["category_id"] = ids[obj.name]
+        annotation["name"] = obj.name
+    return dataset

@@ -1,0 +1,156 @@
+"""The server's memory: uploaded images, their embeddings, predicted masks and kept objects.
+
+Nothing here touches the disk. Images are evicted least-recently-used first when more than
+``max_images`` are held, after ``ttl`` seconds without a request, and on delete. Ids are
+random 128-bit tokens, so an id cannot be guessed from another.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..types import ImageEmbedding
+
+
+@dataclass
+class MaskEntry:
+    """A mask the server produced for an image, addressable by its id.
+
+    Attributes:
+        rle: compressed COCO RLE at the image's full size.
+        score: the model's predicted IoU (or the backend's score).
+        low_res: 1 x h x w logits to feed back as the next prompt's mask, when available.
+        area: pixels in the mask.
+        bbox: XYWH box of the mask.
+        source: ``"prompt"``, ``"everything"`` or ``"hover"``.
+    """
+
+    rle: dict[str, Any]
+    score: float
+    low_res: np.ndarray | None
+    area: int
+    bbox: list[float]
+    source: str = "prompt"
+
+
+@dataclass
+class KeptObject:
+    """An object the user kept: a name and one of the image's masks."""
+
+    id: str
+    name: str
+    mask_id: str
+
+
+@dataclass
+class ImageEntry:
+    """One uploaded image and everything derived from it.
+
+    ``status`` goes ``queued`` -> ``encoding`` -> ``ready`` (or ``failed`` with ``error``).
+    ``lock`` guards ``masks`` and ``objects``; the embedding is written once by the encoder.
+    """
+
+    id: str
+    pixels: np.ndarray
+    name: str
+    status: str = "queued"
+    progress: float = 0.0
+    error: str | None = None
+    embedding: ImageEmbedding | None = None
+    masks: OrderedDict[str, MaskEntry] = field(default_factory=OrderedDict)
+    objects: list[KeptObject] = field(default_factory=list)
+    everything: dict[str, Any] = field(default_factory=lambda: {"status": "none"})
+    encode_seconds: float = 0.0
+    mask_limit: int = 256
+    touched: float = field(default_factory=time.monotonic)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    encoded: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    def add_mask(self, entry: MaskEntry, limit: int) -> str:
+        """Store a mask under a new id; the oldest masks not kept as objects are evicted."""
+        mask_id = secrets.token_urlsafe(9)
+        with self.lock:
+            self.masks[mask_id] = entry
+            kept = {o.mask_id for o in self.objects}
+            extra = len(self.masks) - limit
+            for old in list(self.masks):
+                if extra <= 0:
+                    break
+                if old not in kept and old != mask_id:
+                    del self.masks[old]
+                    extra -= 1
+        return mask_id
+
+    def mask(self, mask_id: str) -> MaskEntry | None:
+        with self.lock:
+            return self.masks.get(mask_id)
+
+
+class ImageStore:
+    """Images by id, bounded by count and idle time.
+
+    Args:
+        max_images: how many images are held at once (the least recently used goes first).
+        ttl: seconds an image is kept without any request for it.
+        max_masks: masks remembered per image (kept objects are never evicted).
+    """
+
+    def __init__(self, max_images: int = 8, ttl: float = 3600.0, max_masks: int = 256) -> None:
+        self.max_images = max_images
+        self.ttl = ttl
+        self.max_masks = max_masks
+        self._images: OrderedDict[str, ImageEntry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, pixels: np.ndarray, name: str = "") -> ImageEntry:
+        entry = ImageEntry(
+            id=secrets.token_urlsafe(16), pixels=pixels, name=name, mask_limit=self.max_masks
+        )
+        with self._lock:
+            self._expire()
+            self._images[entry.id] = entry
+            while len(self._images) > self.max_images:
+                self._images.popitem(last=False)
+        return entry
+
+    def get(self, image_id: str) -> ImageEntry | None:
+        with self._lock:
+            self._expire()
+            entry = self._images.get(image_id)
+            if entry is not None:
+                entry.touched = time.monotonic()
+                self._images.move_to_end(image_id)
+            return entry
+
+    def remove(self, image_id: str) -> bool:
+        with self._lock:
+            return self._images.pop(image_id, None) is not None
+
+    def __contains__(self, image_id: str) -> bool:
+        with self._lock:
+            return image_id in self._images
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._expire()
+            return len(self._images)
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for key in [k for k, e in self._images.items() if now - e.touched > self.ttl]:
+            del self._images[key]
