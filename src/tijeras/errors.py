@@ -15,6 +15,10 @@ class ImageError(TijerasError):
     """An image cannot be read or has an unsupported layout."""
 
 
+class ImageTooLargeError(ImageError):
+    """An image with more pixels than allowed (a decompression bomb, or over a set limit)."""
+
+
 class PromptError(TijerasError):
     """A point, box or mask prompt is malformed or outside the image."""
 
@@ -28,3 +32,7 @@ class UnknownModelError(TijerasError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class DatasetError(TijerasError):
+    """An evaluation or training dataset is missing files or holds masks that do not fit."""

@@ -30,7 +30,7 @@ from typing import BinaryIO, TypeAlias
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from tijeras.errors import ImageError
+from tijeras.errors import ImageError, ImageTooLargeError
 
 __all__ = [
     "WHITE_BACKGROUND",
@@ -174,7 +174,7 @@ def _pil_errors(label: str) -> Iterator[None]:
     try:
         yield
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"image has too many pixels: {label} ({exc})") from exc
+        raise ImageTooLargeError(f"image has too many pixels: {label} ({exc})") from exc
     except UnidentifiedImageError as exc:
         raise ImageError(f"not an image file (unrecognised format): {label}") from exc
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:

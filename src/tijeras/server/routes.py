@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, WebSocket
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from ..errors import ImageError
+from ..errors import ImageError, ImageTooLargeError
 from ..io.image import load_image, read_image_size
 from . import hover as hover_ws
 from . import service
@@ -72,6 +72,8 @@ async def _read_body(request: Request, limit: int) -> bytes:
 def _decode_upload(data: bytes, max_pixels: int, label: str) -> Any:
     try:
         height, width = read_image_size(data)
+    except ImageTooLargeError as err:
+        raise HTTPException(413, f"{label}: {err}") from err
     except ImageError as err:
         raise HTTPException(415, f"{label}: not a supported image ({err})") from err
     if height * width > max_pixels:
