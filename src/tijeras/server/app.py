@@ -46,6 +46,10 @@ def create_app(settings: ServerSettings | None = None, backend: Backend | None =
             download_timeout=settings.download_timeout,
             cache=settings.cache,
         )
+        # Import everything a request may need now: torch creates an (empty) cache folder
+        # when torchvision is first imported, which must not happen during a visit.
+        import tijeras.automatic.generator  # noqa: F401
+
         app.state.queue = HeavyQueue()
         log.info("serving %s on %s", app.state.backend.name, settings.device)
         yield

@@ -162,13 +162,24 @@ def everything(entry: ImageEntry, backend: Backend, options: dict[str, Any]) -> 
                 score=float(record["predicted_iou"]),
                 low_res=None,
                 area=int(record["area"]),
-                bbox=[float(v) for v in record["bbox"]],
+                bbox=_rle_bbox(record["segmentation"]),
                 source="everything",
             )
             masks.append((entry.add_mask(item, _limit(entry) + len(records)), item))
         state.update(status="done", progress=1.0, masks=[describe(i, m) for i, m in masks])
     except Exception as err:  # reported to the page; the server keeps running
         state.update(status="failed", error=f"everything failed: {err}")
+
+
+def _rle_bbox(rle: dict[str, Any]) -> list[float]:
+    """COCO's XYWH box (full pixel extent) of a compressed RLE.
+
+    Everything-mode records keep Meta's boxes, one pixel narrower than the mask's extent;
+    the server reports every mask the same way, by its extent, as COCO files do.
+    """
+    from pycocotools import mask as mask_utils
+
+    return [float(v) for v in mask_utils.toBbox({**rle, "counts": rle["counts"].encode()})]
 
 
 # -------------------------------------------------------------------------------- export

@@ -97,6 +97,7 @@ async function waitForEmbedding(id) {
   $("progress").hidden = true;
   setStatus(`${state.image.name}: ${state.image.width} x ${state.image.height}, ready.`);
   $("stage").dataset.ready = "1";
+  $("stage").dataset.imageId = id;
   enable(["everything", "dl-coco"], true);
   openHover(id);
 }
@@ -240,7 +241,11 @@ async function runEverything() {
   try {
     await api(`/images/${id}/everything`, {
       method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ points_per_side: Number($("points-per-side").value) }),
+      body: JSON.stringify({
+        points_per_side: Number($("points-per-side").value),
+        pred_iou_thresh: Number($("iou-thresh").value),
+        stability_score_thresh: Number($("stability-thresh").value),
+      }),
     });
     for (;;) {
       const s = await api(`/images/${id}/everything`);
