@@ -12,11 +12,31 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import SamConfig
+from .config import SamConfig, TinyViTConfig, ViTConfig
 from .image_encoder import ImageEncoderViT
 from .mask_decoder import MaskDecoder, upscale_logits
 from .prompt_encoder import PromptEncoder
 from .transformer import TwoWayTransformer
+
+
+def _build_image_encoder(config: ViTConfig | TinyViTConfig) -> nn.Module:
+    """SAM's ViT or MobileSAM's TinyViT, by the type of the encoder config."""
+    if isinstance(config, TinyViTConfig):
+        from .tiny_vit import TinyViT
+
+        return TinyViT(config)
+    return ImageEncoderViT(config)
+
+
+def _rows_needed(low: int, size: int, kept: int) -> int:
+    """Low-res rows a bilinear upscale from ``low`` to ``size`` reads for its first ``kept`` rows.
+
+    Output row i samples around (i + 0.5) * low / size - 0.5, blending two neighbouring rows.
+    """
+    if size % low:
+        return low
+    last = (kept - 0.5) * low / size - 0.5
+    return min(low, max(int(last) + 2, 1))
 
 
 class Sam(nn.Module):
@@ -30,7 +50,7 @@ class Sam(nn.Module):
         self.mask_threshold = config.mask_threshold
         grid = config.embedding_size
         dec = config.decoder
-        self.image_encoder = ImageEncoderViT(config.encoder)
+        self.image_encoder = _build_image_encoder(config.encoder)
         self.prompt_encoder = PromptEncoder(
             embed_dim=config.prompt_embed_dim,
             image_embedding_size=(grid, grid),
@@ -67,7 +87,7 @@ class Sam(nn.Module):
 
     @property
     def encoder_dtype(self) -> torch.dtype:
-        return self.image_encoder.patch_embed.proj.weight.dtype
+        return next(self.image_encoder.parameters()).dtype
 
     @property
     def image_size(self) -> int:
@@ -142,8 +162,15 @@ class Sam(nn.Module):
         image before padding) and resizes to ``original_size`` (h, w).
         """
         size = self.config.image_size
-        masks = upscale_logits(masks, (size, size))
-        masks = masks[..., : input_size[0], : input_size[1]]
+        h, w = int(input_size[0]), int(input_size[1])
+        # Only the low-res rows/columns that reach the unpadded h x w region are upscaled:
+        # with the same scale factor the kept output pixels are bit-identical.
+        rows, cols = _rows_needed(masks.shape[-2], size, h), _rows_needed(masks.shape[-1], size, w)
+        scale_h, scale_w = size // masks.shape[-2], size // masks.shape[-1]
+        masks = masks[..., :rows, :cols]
+        masks = upscale_logits(masks, (rows * scale_h, cols * scale_w))[..., :h, :w]
+        if (h, w) == (int(original_size[0]), int(original_size[1])):
+            return masks  # a resize to the same size is the identity
         return upscale_logits(masks, (int(original_size[0]), int(original_size[1])))
 
     @torch.no_grad()
