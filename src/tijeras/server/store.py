@@ -18,6 +18,8 @@ import numpy as np
 
 from ..types import ImageEmbedding
 
+LOW_RES_KEPT = 48  # masks per image that keep their low-res logits for refinement
+
 
 @dataclass
 class MaskEntry:
@@ -94,6 +96,11 @@ class ImageEntry:
                 if old not in kept and old != mask_id:
                     del self.masks[old]
                     extra -= 1
+            # low-res logits (256 KB each) are kept for the newest masks only: refining an
+            # old candidate is rare, and they dominate the memory of an image.
+            with_logits = [m for m in self.masks.values() if m.low_res is not None]
+            for old_mask in with_logits[:-LOW_RES_KEPT]:
+                old_mask.low_res = None
         return mask_id
 
     def mask(self, mask_id: str) -> MaskEntry | None:
