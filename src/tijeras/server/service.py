@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import io
+import threading
 import time
 from typing import Any
 
@@ -27,6 +28,10 @@ from .jobs import encoder_progress
 from .store import ImageEntry, MaskEntry
 
 HOVER_SIDE = 1024  # hover masks are computed at most this large (the page scales them)
+# Prompt decoding for all images and clients goes through one lock: on a small CPU, decodes
+# running side by side only fight over the cores (each already uses all of them), so taking
+# turns answers every client sooner. The encoder queue does not take it.
+DECODE_LOCK = threading.Lock()
 
 
 # ------------------------------------------------------------------------------- encoding
@@ -80,13 +85,14 @@ def segment(
         if previous.low_res is None:
             raise PromptError(f"mask {mask_input_id!r} has no low-res logits to feed back")
         mask_input = previous.low_res
-    result = predictor.predict(
-        point_coords=None if points is None else np.asarray(points, dtype=np.float64),
-        point_labels=None if labels is None else np.asarray(labels),
-        box=None if box is None else np.asarray(box, dtype=np.float64),
-        mask_input=mask_input,
-        multimask_output=multimask,
-    )
+    with DECODE_LOCK:
+        result = predictor.predict(
+            point_coords=None if points is None else np.asarray(points, dtype=np.float64),
+            point_labels=None if labels is None else np.asarray(labels),
+            box=None if box is None else np.asarray(box, dtype=np.float64),
+            mask_input=mask_input,
+            multimask_output=multimask,
+        )
     order = np.argsort(-result.scores, kind="stable")
     rles = coco_rle(result.masks[order])
     stored = []
@@ -132,12 +138,13 @@ def hover(entry: ImageEntry, backend: Backend, x: float, y: float) -> dict[str, 
 
     prompts = validate_prompts(point, np.array([[1]]), None, None, emb.original_size, backend.model)
     coords, labels, _, _ = predictor._to_input_frame(prompts, emb)
-    low_res, iou = predictor.decode(coords, labels, None, None, True)
-    best = int(torch.argmax(iou[0]))
-    size = hover_size(entry)
-    logits = backend.model.postprocess_masks(
-        low_res[:, best : best + 1].float(), emb.input_size, size
-    )
+    with DECODE_LOCK:
+        low_res, iou = predictor.decode(coords, labels, None, None, True)
+        best = int(torch.argmax(iou[0]))
+        size = hover_size(entry)
+        logits = backend.model.postprocess_masks(
+            low_res[:, best : best + 1].float(), emb.input_size, size
+        )
     mask = (logits[0, 0] > backend.model.mask_threshold).numpy()
     return {"rle": coco_rle(mask[None])[0], "score": float(iou[0, best])}
 
