@@ -280,7 +280,7 @@ def model_builder(
 
         from tijeras import load_model
 
-        if checkpoint is None:
+        if checkpoint is None and not spec.extra.get("weightless"):
             torch.manual_seed(0)  # random-weight test models: same output on every run
             typer.echo(f"note: {spec.name} runs with random weights (no checkpoint)", err=True)
         return load_model(
@@ -487,6 +487,7 @@ def models(
 ) -> None:
     """List the registered models, their checkpoints and whether they are downloaded."""
     from tijeras.model.download import cache_dir, model_table
+    from tijeras.model.registry import get_spec
 
     with _user_errors():
         rows = model_table(cache)
@@ -495,7 +496,8 @@ def models(
     table = [header]
     for row in rows:
         if row["filename"] is None:
-            where = "no weights (random init)"
+            weightless = get_spec(row["name"]).extra.get("weightless")
+            where = "no weights needed" if weightless else "no weights (random init)"
         elif row["present"]:
             where = row["path"]
         else:
@@ -564,5 +566,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+from tijeras.cli import evaltrain as _evaltrain  # noqa: F401,E402  (registers eval and train)
 from tijeras.cli import everything as _everything  # noqa: F401  (registers the command)
 from tijeras.cli import serve as _serve  # noqa: F401,E402  (registers the command)

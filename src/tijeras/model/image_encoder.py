@@ -97,8 +97,12 @@ class Attention(nn.Module):
         bias_w = torch.einsum("bhwc,wkc->bhwk", qr, rel_w)  # (bH) x rows x qw x kw
         # Written straight into a contiguous buffer: the broadcast sum is the largest tensor of
         # a global block, and a layout-following add would need a second full copy.
-        bias = q.new_empty((b * heads, rows, kw, kh, kw))
-        torch.add(bias_h.unsqueeze(-1), bias_w.unsqueeze(-2), out=bias)
+        if torch.is_grad_enabled() and (bias_h.requires_grad or bias_w.requires_grad):
+            # Training (e.g. LoRA): out= does not support autograd.
+            bias = (bias_h.unsqueeze(-1) + bias_w.unsqueeze(-2)).contiguous()
+        else:
+            bias = q.new_empty((b * heads, rows, kw, kh, kw))
+            torch.add(bias_h.unsqueeze(-1), bias_w.unsqueeze(-2), out=bias)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=bias.view(b, heads, n, kh * kw))
 
 
