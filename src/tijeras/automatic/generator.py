@@ -85,6 +85,7 @@ class SamAutomaticMaskGenerator:
                 f"needs {crop_n_layers + 1}"
             )
         self.predictor = Predictor(model, cache_size=0)
+        self.mask_threshold = float(model.mask_threshold)  # logit threshold of the masks
         self.point_grids = point_grids
         self.points_per_batch = points_per_batch
         self.pred_iou_thresh = pred_iou_thresh
@@ -175,16 +176,14 @@ class SamAutomaticMaskGenerator:
         model = predictor.model
         coords = transforms.scale_coords(torch.from_numpy(points), crop_size, emb.input_size)
         labels = torch.ones(len(points), 1, dtype=torch.int, device=predictor.device)
-        low_res, iou = predictor.decode(
-            coords[:, None, :].to(predictor.device), labels, None, None, True
-        )
+        low_res, iou = self._decode_points(coords[:, None, :].to(predictor.device), labels)
         per_point = low_res.shape[1]
         low_res, iou = low_res.flatten(0, 1), iou.flatten(0, 1).float()
         pts = torch.from_numpy(np.repeat(points, per_point, axis=0))
         keep = torch.arange(len(iou), device=iou.device)
         if self.pred_iou_thresh > 0:
             keep = keep[iou[keep] > self.pred_iou_thresh]
-        threshold = model.mask_threshold
+        threshold = self.mask_threshold
         h, w = image_size
         full_box = [0, 0, w, h]
         parts = []
@@ -218,6 +217,13 @@ class SamAutomaticMaskGenerator:
             )
         return MaskRecords.cat(parts)
 
+    def _decode_points(
+        self, coords: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Low-res logits (B x C x 256 x 256) and IoU (B x C) of B single-point prompts (B x 1
+        x 2 input-frame coordinates, B x 1 labels). Model families may refine this step."""
+        return self.predictor.decode(coords, labels, None, None, True)
+
     def _encode(
         self,
         data: MaskRecords,
@@ -237,7 +243,7 @@ class SamAutomaticMaskGenerator:
         for start in range(0, len(data), UPSCALE_CHUNK):
             low = data.low_res[start : start + UPSCALE_CHUNK]
             logits = model.postprocess_masks(low[:, None], input_size, crop_size)[:, 0]
-            masks = logits > model.mask_threshold
+            masks = logits > self.mask_threshold
             if crop_box != [0, 0, w, h]:
                 masks = F.pad(masks, (x0, w - x1, y0, h - y1), value=False)
             rles.extend(coco_rle(masks))

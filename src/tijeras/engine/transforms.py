@@ -27,12 +27,28 @@ def resize_for(model: object, image: np.ndarray) -> np.ndarray:
     """Resize an H x W x 3 uint8 image the way ``model`` expects its input.
 
     ``model.input_resize`` names the rule: ``"longest_side"`` (SAM, MobileSAM: the longest side
-    to ``model.image_size``, the rest padded later by ``model.preprocess``).
+    to ``model.image_size``, the rest padded later by ``model.preprocess``) or ``"square"``
+    (SAM 2: the whole image to ``model.image_size`` squared, as float values).
     """
     rule = getattr(model, "input_resize", "longest_side")
     if rule == "longest_side":
         return resize_image(image, model.image_size)
+    if rule == "square":
+        return resize_square(image, model.image_size)
     raise ValueError(f"unknown input resize rule {rule!r}")
+
+
+def resize_square(image: np.ndarray, size: int) -> np.ndarray:
+    """H x W x 3 uint8 -> size x size x 3 float32 (0-255), aspect ratio not kept (SAM 2).
+
+    Bilinear, antialiased when shrinking (torch's interpolation, as SAM 2 was trained with),
+    on float values: the result is not rounded back to 8 bits.
+    """
+    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
+    x = torch.nn.functional.interpolate(
+        x, (size, size), mode="bilinear", align_corners=False, antialias=True
+    )
+    return x[0].permute(1, 2, 0).contiguous().numpy()
 
 
 def image_to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:

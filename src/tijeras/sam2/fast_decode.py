@@ -1,0 +1,156 @@
+"""A faster evaluation of the SAM 2 mask decoder, the same function as
+``Sam2MaskDecoder.forward``.
+
+It reuses the rewrites of :mod:`tijeras.model.fast_decode` (image-level work once per image,
+reassociated token/image attention) and adds SAM 2's high-resolution path to the channels-last
+output upscaling: the projected stride-8 and stride-4 features are laid out once per image in
+the order of the transposed convolutions' outputs (token, 2 x 2 sub-pixel, channel), so each
+prompt adds them with a plain elementwise sum.
+
+Shapes: B prompts, T tokens, L = h*w image tokens, C channels, M mask tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..model import fast_decode as sam_fast
+from ..model.prompt_encoder import PromptEncoder
+from .decoder import Sam2MaskDecoder, select_masks
+
+CHUNK = 16  # prompts decoded together
+
+
+@dataclass
+class Sam2PreparedImage:
+    """Per-image tensors shared by every prompt decoded against one image."""
+
+    base: sam_fast.PreparedImage
+    s1: torch.Tensor | None  # 1 x (h*w*4) x C/4: stride-8 features in upscaling order
+    s0: torch.Tensor | None  # 1 x (h*w*16) x C/8: stride-4 features in upscaling order
+
+
+@torch.inference_mode()
+def prepare_image(
+    decoder: Sam2MaskDecoder,
+    prompt_encoder: PromptEncoder,
+    features: torch.Tensor,
+    high_res: tuple[torch.Tensor, torch.Tensor] | None,
+) -> Sam2PreparedImage:
+    """The prompt-independent part for a 1 x C x h x w embedding and its high-res levels."""
+    base = sam_fast.prepare_image(decoder, prompt_encoder, features)
+    if high_res is None:
+        return Sam2PreparedImage(base, None, None)
+    h, w = base.grid
+    feat_s0, feat_s1 = high_res
+    c4, c8 = feat_s1.shape[1], feat_s0.shape[1]
+    s1 = feat_s1.permute(0, 2, 3, 1).reshape(1, h, 2, w, 2, c4).permute(0, 1, 3, 2, 4, 5)
+    s0 = feat_s0.permute(0, 2, 3, 1).reshape(1, h, 2, 2, w, 2, 2, c8)
+    s0 = s0.permute(0, 1, 4, 2, 5, 3, 6, 7)
+    dtype = base.keys.dtype
+    return Sam2PreparedImage(
+        base,
+        s1.reshape(1, h * w * 4, c4).to(dtype).contiguous(),
+        s0.reshape(1, h * w * 16, c8).to(dtype).contiguous(),
+    )
+
+
+def _upscale_masks(
+    decoder: Sam2MaskDecoder,
+    prepared: Sam2PreparedImage,
+    keys: torch.Tensor,
+    hyper: torch.Tensor,
+) -> torch.Tensor:
+    """Channels-last upscaling (+ high-res features) and hypernetwork product: B x M x 4h x 4w."""
+    up1, norm, _, up2, _ = decoder.output_upscaling
+    b, (h, w) = keys.shape[0], prepared.base.grid
+    c4, c8 = up1.out_channels, up2.out_channels
+    w1 = up1.weight.permute(0, 2, 3, 1).reshape(up1.in_channels, 4 * c4)
+    y = torch.addmm(up1.bias.repeat(4), keys.reshape(b * h * w, -1), w1).view(b, -1, c4)
+    if prepared.s1 is not None:
+        y = y + prepared.s1
+    y = F.gelu(F.layer_norm(y, (c4,), norm.weight, norm.bias, norm.eps))
+    w2 = up2.weight.permute(0, 2, 3, 1).reshape(c4, 4 * c8)
+    z = torch.addmm(up2.bias.repeat(4), y.view(-1, c4), w2).view(b, -1, c8)
+    if prepared.s0 is not None:
+        z = z + prepared.s0
+    z = F.gelu(z)
+    m = hyper.shape[1]
+    logits = torch.bmm(z, hyper.transpose(1, 2))
+    logits = logits.view(b, h, w, 2, 2, 2, 2, m).permute(0, 7, 1, 3, 5, 2, 4, 6)
+    return logits.reshape(b, m, 4 * h, 4 * w)
+
+
+@torch.inference_mode()
+def decode(
+    decoder: Sam2MaskDecoder,
+    prepared: Sam2PreparedImage,
+    sparse: torch.Tensor,
+    dense: torch.Tensor | None,
+    multimask_output: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mask logits (B x (3|1) x 4h x 4w), IoU (B x (3|1)) and object scores (B x 1).
+
+    Args:
+        sparse: B x K x C sparse prompt embeddings.
+        dense: B x C x h x w mask-prompt embeddings, or None when no mask prompt is given.
+    """
+    b = sparse.shape[0]
+    parts = [
+        _decode(
+            decoder,
+            prepared,
+            sparse[i : i + CHUNK],
+            None if dense is None else dense[i : i + CHUNK],
+            multimask_output,
+        )
+        for i in range(0, max(b, 1), CHUNK)
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    return tuple(torch.cat([p[j] for p in parts]) for j in range(3))  # type: ignore[return-value]
+
+
+def _decode(
+    decoder: Sam2MaskDecoder,
+    prepared: Sam2PreparedImage,
+    sparse: torch.Tensor,
+    dense: torch.Tensor | None,
+    multimask_output: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    base = prepared.base
+    b = sparse.shape[0]
+    tokens = decoder.output_tokens(b, sparse.to(base.keys.dtype))
+    if dense is None:
+        keys, shared = base.keys, base
+    else:
+        dense = dense.to(base.image.dtype).flatten(2).transpose(1, 2)
+        keys, shared = base.image + dense, None
+    queries = tokens
+    for i, layer in enumerate(decoder.transformer.layers):
+        queries, keys = sam_fast._block(
+            layer, queries, tokens, keys, base.key_pe, shared if i == 0 else None
+        )
+    final = decoder.transformer.final_attn_token_to_image
+    queries = decoder.transformer.norm_final_attn(
+        queries + sam_fast._token_to_image(final, queries + tokens, keys, base.key_pe)
+    )
+    s = decoder.num_extra_tokens
+    dynamic = decoder.config.dynamic_multimask_via_stability
+    keep = range(1, decoder.num_mask_tokens) if multimask_output else range(0, 1)
+    if not multimask_output and dynamic:
+        keep = range(decoder.num_mask_tokens)
+    mlps = decoder.output_hypernetworks_mlps
+    hyper = torch.stack([mlps[i](queries[:, s + i, :]) for i in keep], dim=1)
+    masks = _upscale_masks(decoder, prepared, keys.expand(b, -1, -1), hyper)
+    iou = decoder.iou_prediction_head(queries[:, s - 1, :])
+    if multimask_output:
+        masks, iou = masks, iou[:, 1:]
+    elif dynamic:
+        masks, iou = select_masks(decoder.config, masks, iou, False)
+    else:
+        iou = iou[:, :1]
+    return masks, iou, decoder.object_scores(queries)

@@ -1,0 +1,98 @@
+"""The FPN neck of SAM 2: lateral 1x1 projections of the trunk's stages to one width, fused
+top-down (the coarser level upsampled 2x, nearest, and added) on the levels the config names,
+and the sine positional encoding of each level (used by the video memory).
+
+Shapes: B images, level i is B x H_i x W_i x C_i channels last on input; outputs are
+B x d_model x H_i x W_i, highest resolution first.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import NeckConfig
+
+
+class PositionEmbeddingSine(nn.Module):
+    """Normalised sine/cosine encoding of the (y, x) grid: C x H x W (y half first)."""
+
+    def __init__(self, num_pos_feats: int, temperature: float = 10000.0) -> None:
+        super().__init__()
+        if num_pos_feats % 2:
+            raise ValueError(f"num_pos_feats must be even, got {num_pos_feats}")
+        self.half = num_pos_feats // 2
+        self.temperature = temperature
+        self.scale = 2 * math.pi
+
+    def _axis(self, n: int, device: torch.device) -> torch.Tensor:
+        """n x half: interleaved sin/cos of positions 1..n normalised to (0, 2 pi]."""
+        pos = torch.arange(1, n + 1, dtype=torch.float32, device=device)
+        pos = pos / (pos[-1:] + 1e-6) * self.scale
+        idx = torch.arange(self.half, dtype=torch.float32, device=device)
+        dim_t = self.temperature ** (2 * torch.div(idx, 2, rounding_mode="floor") / self.half)
+        angles = pos[:, None] / dim_t
+        return torch.stack((angles[:, 0::2].sin(), angles[:, 1::2].cos()), dim=2).flatten(1)
+
+    def forward(self, size: tuple[int, int], device: torch.device) -> torch.Tensor:
+        """The encoding of an H x W grid: 1 x C x H x W float32."""
+        h, w = size
+        ys = self._axis(h, device)[:, None, :].expand(h, w, self.half)
+        xs = self._axis(w, device)[None, :, :].expand(h, w, self.half)
+        return torch.cat((ys, xs), dim=-1).permute(2, 0, 1)[None]
+
+
+class Lateral(nn.Module):
+    """A 1x1 convolution kept under the checkpoint's name (``convs.i.conv``)."""
+
+    def __init__(self, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_dim, out_dim, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Channels-last B x H x W x C_in -> B x H x W x C_out."""
+        return F.linear(x, self.conv.weight.flatten(1), self.conv.bias)
+
+
+class FpnNeck(nn.Module):
+    """Lateral projections plus top-down fusion (``convs.0`` serves the coarsest level)."""
+
+    def __init__(self, config: NeckConfig, backbone_channel_list: tuple[int, ...]) -> None:
+        super().__init__()
+        if config.fpn_interp_model != "nearest":
+            raise ValueError(f"unsupported FPN interpolation {config.fpn_interp_model!r}")
+        self.config = config
+        self.backbone_channel_list = backbone_channel_list
+        self.convs = nn.ModuleList(Lateral(c, config.d_model) for c in backbone_channel_list)
+        self.position_encoding = PositionEmbeddingSine(config.d_model)
+
+    def lateral(self, level: int, x: torch.Tensor) -> torch.Tensor:
+        """The lateral projection of trunk level ``level`` (0 = highest resolution)."""
+        return self.convs[len(self.convs) - 1 - level](x)
+
+    def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Per-level channels-last maps (highest resolution first) -> fused maps (same order).
+
+        Levels dropped by ``scalp`` are still computed when a finer level fuses them.
+        """
+        n = len(self.convs)
+        if len(xs) != n:
+            raise ValueError(f"the neck expects {n} levels, got {len(xs)}")
+        out: list[torch.Tensor] = [xs[0]] * n
+        prev = None
+        for i in range(n - 1, -1, -1):
+            lat = self.lateral(i, xs[i])
+            if i in self.config.fpn_top_down_levels and prev is not None:
+                lat = lat + upsample2x_nearest(prev).to(lat.dtype)
+            prev = lat
+            out[i] = lat
+        return out
+
+
+def upsample2x_nearest(x: torch.Tensor) -> torch.Tensor:
+    """Nearest 2x upsampling of a channels-last B x H x W x C map."""
+    b, h, w, c = x.shape
+    return x[:, :, None, :, None, :].expand(b, h, 2, w, 2, c).reshape(b, 2 * h, 2 * w, c)
