@@ -470,9 +470,9 @@ def _model_loader(
 
     def load() -> Any:
         if not built:
-            from tijeras.automatic.generator import SamAutomaticMaskGenerator
+            from tijeras.automatic import mask_generator_for
 
-            built.append(SamAutomaticMaskGenerator(build(), output_mode="coco_rle", **options))
+            built.append(mask_generator_for(build(), output_mode="coco_rle", **options))
         return built[0]
 
     return load
