@@ -23,11 +23,15 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--options", default="{}")
     parser.add_argument("--save-masks", default=None)
+    parser.add_argument("--model", default="vit_b", help="registry key (vit_t: MobileSAM)")
     args = parser.parse_args()
     options = json.loads(args.options)
 
     if args.impl == "meta":
-        import segment_anything as lib
+        if args.model == "vit_t":
+            import mobile_sam as lib  # the official MobileSAM package
+        else:
+            import segment_anything as lib
 
         generator_cls = lib.SamAutomaticMaskGenerator
     else:
@@ -39,7 +43,9 @@ def main() -> None:
 
     torch.set_num_threads(2)
     image = np.array(Image.open(args.image).convert("RGB").resize((1500, 1000)))
-    sam = lib.sam_model_registry["vit_b"](checkpoint=args.checkpoint)
+    sam = lib.sam_model_registry[args.model](checkpoint=args.checkpoint)
+    if args.model == "vit_t":
+        sam.eval()  # as MobileSAM's README does: its attention biases are gathered in eval()
     if args.dtype == "bfloat16":
         sam = sam.to(torch.bfloat16)
     generator = generator_cls(sam, output_mode="coco_rle", **options)

@@ -35,11 +35,14 @@ def main() -> None:
         "--dtype", default="float32", choices=["float32", "bfloat16", "bfloat16-encoder"]
     )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--model", default="vit_b", help="registry key (vit_t: MobileSAM)")
     parser.add_argument("--save-masks", default=None, help="write the point and box masks (.npz)")
     args = parser.parse_args()
 
     t0 = time.perf_counter()
-    if args.impl == "meta":
+    if args.impl == "meta" and args.model == "vit_t":
+        import mobile_sam as lib  # the official MobileSAM package
+    elif args.impl == "meta":
         import segment_anything as lib
     else:
         import tijeras as lib
@@ -51,7 +54,9 @@ def main() -> None:
     image = np.array(Image.open(args.image).convert("RGB").resize((1500, 1000)))
     other = np.ascontiguousarray(image[:, ::-1])
 
-    sam = lib.sam_model_registry["vit_b"](checkpoint=args.checkpoint)
+    sam = lib.sam_model_registry[args.model](checkpoint=args.checkpoint)
+    if args.model == "vit_t":
+        sam.eval()  # as MobileSAM's README does: its attention biases are gathered in eval()
     if args.dtype == "bfloat16":
         sam = sam.to(torch.bfloat16)
     elif args.dtype == "bfloat16-encoder":  # bf16 image encoder, float32 decoder

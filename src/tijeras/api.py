@@ -9,7 +9,7 @@ import torch
 from .errors import TijerasError
 from .model.download import cached_checkpoint
 from .model.download import download as fetch
-from .model.registry import build_model, get_spec
+from .model.registry import DEFAULT_MODEL, build_model, get_spec
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -24,7 +24,7 @@ def parse_dtype(dtype: torch.dtype | str) -> torch.dtype:
 
 
 def load_model(
-    name: str = "sam-vit-b",
+    name: str = DEFAULT_MODEL,
     checkpoint: str | Path | None = None,
     *,
     device: str | torch.device = "cpu",

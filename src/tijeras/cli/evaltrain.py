@@ -31,6 +31,7 @@ from tijeras.cli.main import (
     app,
     model_builder,
 )
+from tijeras.defaults import DEFAULT_MODEL
 
 DataOption = Annotated[
     Path,
@@ -61,7 +62,7 @@ def _dataset_name(data: Path) -> str:
 def eval_command(
     data: DataOption,
     images: ImagesOption = None,
-    model: ModelOption = "sam-vit-b",
+    model: ModelOption = DEFAULT_MODEL,
     checkpoint: CheckpointOption = None,
     device: DeviceOption = "cpu",
     dtype: DTypeOption = DType.float32,
@@ -192,7 +193,7 @@ def train_command(
         float, typer.Option("--val-fraction", help="Images held out when there is no --val.")
     ] = 0.2,
     images: ImagesOption = None,
-    model: ModelOption = "sam-vit-b",
+    model: ModelOption = DEFAULT_MODEL,
     checkpoint: CheckpointOption = None,
     device: DeviceOption = "cpu",
     dtype: Annotated[

@@ -45,6 +45,7 @@ from tijeras.cli.main import (
     _user_errors,
     app,
 )
+from tijeras.defaults import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     import numpy as np
@@ -189,7 +190,7 @@ def everything(
         typer.Option(min=0.0, help="Polygon simplification in pixels (yolo, polygons)."),
     ] = 1.0,
     force: Annotated[bool, typer.Option("--force", help="Redo images already done.")] = False,
-    model: ModelOption = "sam-vit-b",
+    model: ModelOption = DEFAULT_MODEL,
     checkpoint: CheckpointOption = None,
     device: DeviceOption = "cpu",
     dtype: DTypeOption = DType.float32,

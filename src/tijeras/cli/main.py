@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import typer
 
+from tijeras.defaults import DEFAULT_MODEL
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -330,7 +332,7 @@ def segment(
         Optional[Path],
         typer.Option("--overlay", metavar="FILE.png", help="Write the mask drawn over the image."),
     ] = None,
-    model: ModelOption = "sam-vit-b",
+    model: ModelOption = DEFAULT_MODEL,
     checkpoint: CheckpointOption = None,
     device: DeviceOption = "cpu",
     dtype: DTypeOption = DType.float32,

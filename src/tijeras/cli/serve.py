@@ -17,8 +17,7 @@ from tijeras.cli.main import (
     _user_errors,
     app,
 )
-
-DEFAULT_MODEL = "sam-vit-b"
+from tijeras.defaults import DEFAULT_MODEL
 
 
 @app.command()

@@ -183,9 +183,12 @@ class SamPredictor:
 
 
 class _Registry(Mapping[str, Callable[..., Sam]]):
-    """``sam_model_registry[name](checkpoint=None)`` -> a SAM model in eval mode on the CPU."""
+    """``sam_model_registry[name](checkpoint=None)`` -> a SAM model in eval mode on the CPU.
 
-    _NAMES = ("default", "vit_h", "vit_l", "vit_b")
+    The keys are those of Meta's package plus ``vit_t`` (MobileSAM, as its package names it).
+    """
+
+    _NAMES = ("default", "vit_h", "vit_l", "vit_b", "vit_t")
 
     def __getitem__(self, key: str) -> Callable[..., Sam]:
         from ..model.registry import get_spec

@@ -95,9 +95,9 @@ def guess_family(state_dict: Mapping[str, torch.Tensor]) -> str:
     """A human description of which model a state_dict looks like (for error messages)."""
     keys = state_dict.keys()
     if any(k.startswith("image_encoder.trunk.") for k in keys):
-        return "a SAM 2 model (Hiera trunk)"
+        return _describe_sam2(state_dict)
     if any(k.startswith("image_encoder.layers.") for k in keys):
-        return "MobileSAM (TinyViT encoder)"
+        return "MobileSAM (mobile-sam, TinyViT encoder)"
     weight = state_dict.get("image_encoder.patch_embed.proj.weight")
     if weight is not None and weight.ndim == 4:
         name = _SAM_WIDTHS.get(int(weight.shape[0]))
@@ -106,6 +106,23 @@ def guess_family(state_dict: Mapping[str, torch.Tensor]) -> str:
     if any(k.startswith("mask_decoder.") for k in keys):
         return "a SAM-family model without a known image encoder"
     return "not a SAM-family model"
+
+
+_HIERA_SIZES = {(96, 12): "tiny", (96, 16): "small", (112, 24): "base-plus", (144, 48): "large"}
+
+
+def _describe_sam2(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """SAM 2.0 or 2.1 (2.1 files add ``no_obj_embed_spatial``) and the Hiera size."""
+    version = "2.1" if "no_obj_embed_spatial" in state_dict else "2.0"
+    weight = state_dict.get("image_encoder.trunk.patch_embed.proj.weight")
+    depth = len(
+        {k.split(".")[3] for k in state_dict if k.startswith("image_encoder.trunk.blocks.")}
+    )
+    width = int(weight.shape[0]) if weight is not None else 0
+    size = _HIERA_SIZES.get((width, depth))
+    prefix = "sam2.1" if version == "2.1" else "sam2"
+    which = f" ({prefix}-hiera-{size})" if size else f" (Hiera width {width}, {depth} blocks)"
+    return f"a SAM {version} model{which}"
 
 
 def _describe_mismatch(

@@ -42,7 +42,7 @@ class DecoderConfig:
 class SamConfig:
     """A complete SAM model: encoder, prompt embedding width, decoder and pixel statistics."""
 
-    encoder: ViTConfig
+    encoder: ViTConfig | TinyViTConfig
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     prompt_embed_dim: int = 256
     image_size: int = 1024
@@ -68,6 +68,55 @@ SAM_VIT_H = SamConfig(
 # A tiny random-weight variant with SAM's structure and key names, for fast tests.
 SAM_TEST_TINY = SamConfig(
     encoder=ViTConfig(embed_dim=32, depth=2, num_heads=2, global_attn_indexes=(1,), out_chans=32),
+    decoder=DecoderConfig(
+        transformer_mlp_dim=64, transformer_heads=2, iou_head_hidden_dim=32, mask_in_chans=8
+    ),
+    prompt_embed_dim=32,
+)
+
+
+@dataclass(frozen=True)
+class TinyViTConfig:
+    """The TinyViT image encoder of MobileSAM: a convolutional stem, an MBConv stage, then
+    windowed-attention stages joined by patch merging, and SAM's neck.
+
+    ``merge_strides`` are the strides of the patch merging after each stage but the last (the
+    official model keeps the resolution before its widest stage: strides 2, 2, 1), so the
+    embedding grid is ``img_size / (4 * prod(merge_strides))``.
+    """
+
+    embed_dims: tuple[int, ...] = (64, 128, 160, 320)
+    depths: tuple[int, ...] = (2, 2, 6, 2)
+    num_heads: tuple[int, ...] = (2, 4, 5, 10)
+    window_sizes: tuple[int, ...] = (7, 7, 14, 7)
+    merge_strides: tuple[int, ...] = (2, 2, 1)
+    img_size: int = 1024
+    mlp_ratio: float = 4.0
+    mbconv_expand_ratio: float = 4.0
+    local_conv_size: int = 3
+    num_classes: int = 1000
+    out_chans: int = 256
+
+    @property
+    def patch_size(self) -> int:
+        """Total stride from the input to the embedding grid (16 for MobileSAM)."""
+        stride = 4
+        for s in self.merge_strides:
+            stride *= s
+        return stride
+
+
+MOBILE_SAM = SamConfig(encoder=TinyViTConfig())
+# A tiny random-weight MobileSAM with the official structure and key names, for fast tests.
+MOBILE_SAM_TEST_TINY = SamConfig(
+    encoder=TinyViTConfig(
+        embed_dims=(8, 16, 16, 32),
+        depths=(1, 1, 2, 1),
+        num_heads=(1, 2, 2, 4),
+        window_sizes=(7, 7, 14, 7),
+        num_classes=10,
+        out_chans=32,
+    ),
     decoder=DecoderConfig(
         transformer_mlp_dim=64, transformer_heads=2, iou_head_hidden_dim=32, mask_in_chans=8
     ),

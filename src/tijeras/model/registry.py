@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..defaults import DEFAULT_MODEL  # noqa: F401  (re-exported)
 from ..errors import UnknownModelError
 from . import config as cfg
 
@@ -192,3 +193,6 @@ register(
 )
 
 # Further model families register their specs and builders when their module is imported.
+from .. import classic  # noqa: E402, F401
+from ..sam2 import specs as _sam2_specs  # noqa: E402,F401  (SAM 2 / SAM 2.1)
+from . import mobile_sam  # noqa: E402, F401

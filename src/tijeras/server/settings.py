@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DEFAULT_MODEL = "sam-vit-b"
+from ..defaults import DEFAULT_MODEL
+
 SAMPLE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 
