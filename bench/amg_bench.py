@@ -23,8 +23,15 @@ CONFIGS = {
     "keep-all": {"points_per_side": 32, "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0},
     "pps16": {"points_per_side": 16},
     "crops": {"points_per_side": 32, "crop_n_layers": 1},
-    # one crop layer at 16 points per side: the crop path at a fifth of "crops"' cost
-    "crops16": {"points_per_side": 16, "crop_n_layers": 1},
+    # one crop layer at 16 points per side, every candidate kept: the crop path at a fraction
+    # of "crops"' cost (with random weights and default thresholds no mask survives, and Meta's
+    # generator fails on a crop layer without masks: box_area of an empty tensor)
+    "crops16": {
+        "points_per_side": 16,
+        "crop_n_layers": 1,
+        "pred_iou_thresh": 0.0,
+        "stability_score_thresh": 0.0,
+    },
 }
 
 

@@ -281,9 +281,12 @@ def test_lru_and_timeout_eviction() -> None:
         ids = [upload(c, _jpeg(64 + i, 48))["id"] for i in range(3)]
         assert c.get(f"/api/images/{ids[0]}").status_code == 404
         assert all(c.get(f"/api/images/{i}").status_code == 200 for i in ids[1:])
-    with client(ttl_seconds=0.3) as c:
+    with client(ttl_seconds=3600) as c:
         image_id = upload(c, _jpeg(64, 48))["id"]
-        time.sleep(0.5)
+        store = c.app.state.store
+        store.get(image_id).touched -= 3599  # idle for almost the time-out: still there
+        assert c.get(f"/api/images/{image_id}").status_code == 200
+        store.get(image_id).touched -= 3601  # idle for longer than the time-out: forgotten
         assert c.get(f"/api/images/{image_id}").status_code == 404
 
 

@@ -58,12 +58,22 @@ class HeavyQueue:
 
 
 def _progress_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
-    """The repeated blocks of the image encoder, whose completion marks encoding progress."""
+    """The repeated blocks of the image encoder, whose completion marks encoding progress.
+
+    Every module listed in a ``blocks`` list (ViT, Hiera, and each stage of TinyViT), else the
+    longest module list of the encoder.
+    """
     encoder = getattr(model, "image_encoder", model)
+    named = [
+        block
+        for name, module in encoder.named_modules()
+        if name.split(".")[-1] == "blocks" and isinstance(module, torch.nn.ModuleList)
+        for block in module
+    ]
+    if named:
+        return named
     lists = [m for m in encoder.modules() if isinstance(m, torch.nn.ModuleList)]
-    if not lists:
-        return []
-    return list(max(lists, key=len))
+    return list(max(lists, key=len)) if lists else []
 
 
 @contextmanager
@@ -74,7 +84,7 @@ def encoder_progress(model: torch.nn.Module, report: Callable[[float], Any]) -> 
 
     def hook(*_: Any) -> None:
         done[0] += 1
-        report(min(done[0] / len(blocks), 1.0))
+        report(min(done[0] / (len(blocks) + 1), 1.0))  # the neck and the rest: the last step
 
     handles = [b.register_forward_hook(hook) for b in blocks]
     try:
