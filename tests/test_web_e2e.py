@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -157,8 +158,10 @@ def test_a_full_session_in_the_browser(server: str, browser, truck_path: Path, t
     assert _count_painted(page, "everything-canvas") > 0
     found = json.loads(urllib.request.urlopen(f"{server}/api/images/{image_id}/everything").read())
     target = min(found["masks"], key=lambda m: m["area"])
-    ys, xs = np.nonzero(decode_coco_rle(target["rle"]))
-    inside = (xs[len(xs) // 2] + 0.5) / 1800, (ys[len(ys) // 2] + 0.5) / 1200
+    region = np.pad(decode_coco_rle(target["rle"]).astype(np.uint8), 1)
+    depth = cv2.distanceTransform(region, cv2.DIST_L2, 5)[1:-1, 1:-1]
+    y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)  # the mask's deepest pixel
+    inside = (x + 0.5) / 1800, (y + 0.5) / 1200
     page.mouse.click(*_image_point(page, *inside))
     page.wait_for_function("document.querySelectorAll('#candidates li').length === 1")
     selected = page.get_attribute("#stage", "data-selected")

@@ -56,6 +56,8 @@ def load_backend(
 
     spec = get_spec(name)
     if checkpoint is not None or spec.checkpoint is None:
+        if checkpoint is None:
+            torch.manual_seed(0)  # random-weight test models: the same model on every start
         model = load_model(spec.name, checkpoint, device=device, dtype=dtype)
         return Backend(model, spec.name, spec.description)
     found = cached_checkpoint(spec.name, cache)

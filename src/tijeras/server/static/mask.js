@@ -48,6 +48,8 @@ export function rleToMask(rle) {
   return out;
 }
 
+const buffers = new WeakMap();
+
 // Paint a mask onto a canvas sized to the mask, in one RGBA colour (rest transparent).
 export function paintMask(canvas, rle, rgba, clear = true) {
   const [h, w] = rle.size;
@@ -56,7 +58,19 @@ export function paintMask(canvas, rle, rgba, clear = true) {
     canvas.height = h;
   }
   const ctx = canvas.getContext("2d");
-  const image = clear ? ctx.createImageData(w, h) : ctx.getImageData(0, 0, w, h);
+  let image;
+  if (clear) {
+    // one pixel buffer per canvas, reused: hover paints many masks a second
+    image = buffers.get(canvas);
+    if (!image || image.width !== w || image.height !== h) {
+      image = ctx.createImageData(w, h);
+      buffers.set(canvas, image);
+    } else {
+      new Uint32Array(image.data.buffer).fill(0);
+    }
+  } else {
+    image = ctx.getImageData(0, 0, w, h);
+  }
   const pixels = new Uint32Array(image.data.buffer);
   const colour = (rgba[3] << 24) | (rgba[2] << 16) | (rgba[1] << 8) | rgba[0];
   const counts = rleCounts(rle);
