@@ -19,6 +19,7 @@ Shapes: B prompts, T tokens, L = h*w image tokens, C channels, H heads, D = C_in
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -203,20 +204,33 @@ def decode(
         sparse: B x K x C sparse prompt embeddings.
         dense: B x C x h x w mask-prompt embeddings, or None when no mask prompt is given.
     """
+    return in_chunks(_decode, decoder, prepared, sparse, dense, multimask_output)
+
+
+def in_chunks(
+    decode_chunk: Callable[..., tuple[torch.Tensor, ...]],
+    decoder: torch.nn.Module,
+    prepared: object,
+    sparse: torch.Tensor,
+    dense: torch.Tensor | None,
+    multimask_output: bool,
+    chunk: int = CHUNK,
+) -> tuple[torch.Tensor, ...]:
+    """Run ``decode_chunk`` on at most ``chunk`` prompts at a time; concatenate its outputs."""
     b = sparse.shape[0]
-    if b <= CHUNK:
-        return _decode(decoder, prepared, sparse, dense, multimask_output)
     parts = [
-        _decode(
+        decode_chunk(
             decoder,
             prepared,
-            sparse[i : i + CHUNK],
-            None if dense is None else dense[i : i + CHUNK],
+            sparse[i : i + chunk],
+            None if dense is None else dense[i : i + chunk],
             multimask_output,
         )
-        for i in range(0, b, CHUNK)
+        for i in range(0, max(b, 1), chunk)
     ]
-    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+    if len(parts) == 1:
+        return parts[0]
+    return tuple(torch.cat([p[j] for p in parts]) for j in range(len(parts[0])))
 
 
 def _decode(

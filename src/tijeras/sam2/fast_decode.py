@@ -98,20 +98,9 @@ def decode(
         sparse: B x K x C sparse prompt embeddings.
         dense: B x C x h x w mask-prompt embeddings, or None when no mask prompt is given.
     """
-    b = sparse.shape[0]
-    parts = [
-        _decode(
-            decoder,
-            prepared,
-            sparse[i : i + CHUNK],
-            None if dense is None else dense[i : i + CHUNK],
-            multimask_output,
-        )
-        for i in range(0, max(b, 1), CHUNK)
-    ]
-    if len(parts) == 1:
-        return parts[0]
-    return tuple(torch.cat([p[j] for p in parts]) for j in range(3))  # type: ignore[return-value]
+    return sam_fast.in_chunks(  # type: ignore[return-value]
+        _decode, decoder, prepared, sparse, dense, multimask_output, CHUNK
+    )
 
 
 def _decode(
