@@ -80,4 +80,4 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     with _user_errors():
         typer.echo(f"tijeras: open http://{host}:{port}/ once the model has loaded", err=True)
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", ws="websockets")
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", ws="auto")
