@@ -15,16 +15,7 @@ import statistics
 import sys
 import time
 
-
-def timed(fn, repeat: int) -> float:
-    """Median wall time of ``repeat`` calls, in milliseconds, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+from _sam_worker import timed  # the same timing rule as the SAM worker
 
 
 def build(impl: str, config: str, checkpoint: str):
