@@ -79,9 +79,16 @@ def prepare_image(
 
 
 def _token_to_image(
-    attn: Attention, q_in: torch.Tensor, keys: torch.Tensor, key_pe: torch.Tensor
+    attn: Attention,
+    q_in: torch.Tensor,
+    keys: torch.Tensor,
+    key_pe: torch.Tensor,
+    keyed: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Prompt tokens (B x T x C) attend to image tokens (1|B x L x C), reassociated."""
+    """Prompt tokens (B x T x C) attend to image tokens (1|B x L x C), reassociated.
+
+    ``keyed`` is ``keys + key_pe`` when the caller has it already.
+    """
     heads = attn.num_heads
     b, t, c = q_in.shape
     q = _heads(attn.q_proj(q_in), heads)  # B x H x T x D
@@ -90,7 +97,8 @@ def _token_to_image(
     wv = attn.v_proj.weight.reshape(heads, d, c)
     qk = torch.einsum("bhtd,hdc->bhtc", q, wk).reshape(b, heads * t, c)
     bias = torch.einsum("bhtd,hd->bht", q, attn.k_proj.bias.reshape(heads, d)).reshape(b, -1, 1)
-    scores = torch.baddbmm(bias, qk, (keys + key_pe).transpose(1, 2).expand(b, -1, -1))
+    keyed = keys + key_pe if keyed is None else keyed
+    scores = torch.baddbmm(bias, qk, keyed.transpose(1, 2).expand(b, -1, -1))
     probs = torch.softmax(scores * (1.0 / math.sqrt(d)), dim=-1)  # B x HT x L
     mixed = torch.bmm(probs, keys.expand(b, -1, -1)).reshape(b, heads, t, c)
     out = torch.einsum("bhtc,hdc->bhtd", mixed, wv) + attn.v_proj.bias.reshape(heads, 1, d)
@@ -150,10 +158,12 @@ def _block(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     queries = layer.token_self_attention(queries, query_pe)
     t2i = layer.cross_attn_token_to_image
+    keyed = None
     if prepared is not None:
         out = _token_to_shared_image(t2i, queries + query_pe, prepared.first_k, prepared.first_v)
     else:
-        out = _token_to_image(t2i, queries + query_pe, keys, key_pe)
+        keyed = keys + key_pe  # used by both cross-attentions of this block
+        out = _token_to_image(t2i, queries + query_pe, keys, key_pe, keyed)
     queries = layer.norm2(queries + out)
     queries = layer.norm3(queries + layer.mlp(queries))
     i2t = layer.cross_attn_image_to_token
@@ -162,7 +172,7 @@ def _block(
         scale = 1.0 / math.sqrt(token_k.shape[-1])
         scores = torch.matmul(token_k, prepared.first_q.transpose(-1, -2)) * scale
     else:
-        scores = _image_queries_scores(i2t, keys + key_pe, token_k)
+        scores = _image_queries_scores(i2t, keyed, token_k)
     keys = layer.norm4(keys + _image_to_token(i2t, scores, queries))
     return queries, keys
 
