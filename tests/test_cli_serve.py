@@ -44,6 +44,15 @@ def test_serve_starts_uvicorn_with_the_settings(monkeypatch, tmp_path: Path) -> 
     assert settings.model == "test-tiny" and settings.samples == str(tmp_path)
 
 
+def test_serve_reports_a_bad_checkpoint_in_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.pth"
+    bad.write_bytes(b"not a checkpoint")
+    result = runner.invoke(app, ["serve", "--model", "sam-vit-b", "--checkpoint", str(bad)])
+    assert result.exit_code == 2
+    assert "error:" in result.output and "broken.pth" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_backend_falls_back_to_classic_when_the_download_fails(monkeypatch, tmp_path) -> None:
     def offline(name, cache=None, **kwargs):
         raise DownloadError("cannot reach dl.fbaipublicfiles.com: Name or service not known")

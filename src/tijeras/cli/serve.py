@@ -58,6 +58,7 @@ def serve(
 
     from tijeras.model.registry import get_spec
     from tijeras.server.app import create_app
+    from tijeras.server.backend import load_backend
     from tijeras.server.settings import ServerSettings
 
     with _user_errors():
@@ -79,5 +80,17 @@ def serve(
     )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     with _user_errors():
-        typer.echo(f"tijeras: open http://{host}:{port}/ once the model has loaded", err=True)
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", ws="auto")
+        # Load the model before the server starts, so a bad checkpoint is one `error:` line
+        # (inside the server's start-up it would be a traceback).
+        backend = load_backend(
+            settings.model,
+            settings.checkpoint,
+            device=settings.device,
+            dtype=settings.dtype,
+            download=settings.download,
+            download_timeout=settings.download_timeout,
+            cache=settings.cache,
+        )
+    typer.echo(f"tijeras: serving {backend.name}; open http://{host}:{port}/", err=True)
+    application = create_app(settings, backend=backend)
+    uvicorn.run(application, host=host, port=port, log_level="info", ws="auto")
