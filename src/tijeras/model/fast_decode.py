@@ -61,9 +61,10 @@ def prepare_image(
     """Compute the prompt-independent part of the decoder for a 1 x C x h x w embedding."""
     grid = (features.shape[-2], features.shape[-1])
     dense = prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
-    image = features.flatten(2).transpose(1, 2)
-    keys = (features + dense).flatten(2).transpose(1, 2)
-    key_pe = prompt_encoder.get_dense_pe().to(keys.dtype).flatten(2).transpose(1, 2)
+    # Token-major and contiguous: every per-prompt elementwise op then runs on dense rows.
+    image = features.flatten(2).transpose(1, 2).contiguous()
+    keys = (features + dense).flatten(2).transpose(1, 2).contiguous()
+    key_pe = prompt_encoder.get_dense_pe().to(keys.dtype).flatten(2).transpose(1, 2).contiguous()
     first = decoder.transformer.layers[0]
     t2i, i2t = first.cross_attn_token_to_image, first.cross_attn_image_to_token
     keyed = keys + key_pe
