@@ -178,22 +178,52 @@ def _block(
     return queries, keys
 
 
-def _upscale_masks(
-    decoder: MaskDecoder, keys: torch.Tensor, hyper: torch.Tensor, grid: tuple[int, int]
+# Token rows of the grid upscaled at a time: 16 rows of a 64-wide grid keep the stride-4
+# features of one block (1024 tokens x 16 sub-pixels x 32 channels, 2 MB) in cache between the
+# second transposed convolution, its GELU and the hypernetwork product.
+UPSCALE_ROWS = 64
+
+
+def upscale_masks(
+    decoder: torch.nn.Module,
+    keys: torch.Tensor,
+    hyper: torch.Tensor,
+    grid: tuple[int, int],
+    high_res: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """Channels-last output upscaling and hypernetwork product -> B x M x 4h x 4w logits."""
+    """Channels-last output upscaling and hypernetwork product -> B x M x 4h x 4w logits.
+
+    ``keys`` is B x L x C (L = h*w tokens), ``hyper`` B x M x C/8. ``high_res`` (SAM 2) holds
+    the stride-8 and stride-4 features already laid out in upscaling order (1 x L*4 x C/4 and
+    1 x L*16 x C/8, see ``tijeras.sam2.fast_decode``); they are added before each GELU.
+
+    Each prompt is upscaled in blocks of :data:`UPSCALE_ROWS` token rows, so the large
+    intermediate features never leave the cache; every block is the same arithmetic as the
+    whole-image computation.
+    """
     up1, norm, _, up2, _ = decoder.output_upscaling
     b, (h, w) = keys.shape[0], grid
-    c4, c8 = up1.out_channels, up2.out_channels
+    c4, c8, m = up1.out_channels, up2.out_channels, hyper.shape[1]
     w1 = up1.weight.permute(0, 2, 3, 1).reshape(up1.in_channels, 4 * c4)
-    y = torch.addmm(up1.bias.repeat(4), keys.reshape(b * h * w, -1), w1)
-    y = F.gelu(F.layer_norm(y.view(-1, c4), (c4,), norm.weight, norm.bias, norm.eps))
     w2 = up2.weight.permute(0, 2, 3, 1).reshape(c4, 4 * c8)
-    z = F.gelu(torch.addmm(up2.bias.repeat(4), y, w2))
-    m = hyper.shape[1]
-    logits = torch.bmm(z.view(b, h * w * 16, c8), hyper.transpose(1, 2))
-    logits = logits.view(b, h, w, 2, 2, 2, 2, m).permute(0, 7, 1, 3, 5, 2, 4, 6)
-    return logits.reshape(b, m, 4 * h, 4 * w)
+    b1, b2 = up1.bias.repeat(4), up2.bias.repeat(4)
+    out = keys.new_empty(b, m, 4 * h, 4 * w)
+    for i in range(b):
+        for r0 in range(0, h, UPSCALE_ROWS):
+            r1 = min(h, r0 + UPSCALE_ROWS)
+            t0, t1 = r0 * w, r1 * w
+            y = torch.addmm(b1, keys[i, t0:t1], w1).view(-1, c4)
+            if high_res is not None:
+                y += high_res[0][0, 4 * t0 : 4 * t1]
+            y = torch.ops.aten.gelu_(F.layer_norm(y, (c4,), norm.weight, norm.bias, norm.eps))
+            z = torch.addmm(b2, y, w2).view(-1, c8)
+            if high_res is not None:
+                z += high_res[1][0, 16 * t0 : 16 * t1]
+            logits = torch.mm(torch.ops.aten.gelu_(z), hyper[i].t())
+            # rows (y, x, dy1, dx1, dy2, dx2) -> mask pixel (4y + 2dy1 + dy2, 4x + 2dx1 + dx2)
+            logits = logits.view(r1 - r0, w, 2, 2, 2, 2, m).permute(6, 0, 2, 4, 1, 3, 5)
+            out[i, :, 4 * r0 : 4 * r1].view(m, r1 - r0, 2, 2, w, 2, 2).copy_(logits)
+    return out
 
 
 # Prompts decoded together: larger chunks only add memory traffic (each prompt carries its own
@@ -270,6 +300,6 @@ def _decode(
     keep = range(1, decoder.num_mask_tokens) if multimask_output else range(0, 1)
     mlps = decoder.output_hypernetworks_mlps
     hyper = torch.stack([mlps[i](queries[:, 1 + i, :]) for i in keep], dim=1)
-    masks = _upscale_masks(decoder, keys.expand(b, -1, -1), hyper, prepared.grid)
+    masks = upscale_masks(decoder, keys.expand(b, -1, -1), hyper, prepared.grid)
     iou = decoder.iou_prediction_head(queries[:, 0, :])
     return masks, iou[:, 1:] if multimask_output else iou[:, :1]

@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from ..model import fast_decode as sam_fast
 from ..model.prompt_encoder import PromptEncoder
@@ -56,32 +55,6 @@ def prepare_image(
         s1.reshape(1, h * w * 4, c4).to(dtype).contiguous(),
         s0.reshape(1, h * w * 16, c8).to(dtype).contiguous(),
     )
-
-
-def _upscale_masks(
-    decoder: Sam2MaskDecoder,
-    prepared: Sam2PreparedImage,
-    keys: torch.Tensor,
-    hyper: torch.Tensor,
-) -> torch.Tensor:
-    """Channels-last upscaling (+ high-res features) and hypernetwork product: B x M x 4h x 4w."""
-    up1, norm, _, up2, _ = decoder.output_upscaling
-    b, (h, w) = keys.shape[0], prepared.base.grid
-    c4, c8 = up1.out_channels, up2.out_channels
-    w1 = up1.weight.permute(0, 2, 3, 1).reshape(up1.in_channels, 4 * c4)
-    y = torch.addmm(up1.bias.repeat(4), keys.reshape(b * h * w, -1), w1).view(b, -1, c4)
-    if prepared.s1 is not None:
-        y = y + prepared.s1
-    y = F.gelu(F.layer_norm(y, (c4,), norm.weight, norm.bias, norm.eps))
-    w2 = up2.weight.permute(0, 2, 3, 1).reshape(c4, 4 * c8)
-    z = torch.addmm(up2.bias.repeat(4), y.view(-1, c4), w2).view(b, -1, c8)
-    if prepared.s0 is not None:
-        z = z + prepared.s0
-    z = F.gelu(z)
-    m = hyper.shape[1]
-    logits = torch.bmm(z, hyper.transpose(1, 2))
-    logits = logits.view(b, h, w, 2, 2, 2, 2, m).permute(0, 7, 1, 3, 5, 2, 4, 6)
-    return logits.reshape(b, m, 4 * h, 4 * w)
 
 
 @torch.inference_mode()
@@ -134,7 +107,8 @@ def _decode(
         keep = range(decoder.num_mask_tokens)
     mlps = decoder.output_hypernetworks_mlps
     hyper = torch.stack([mlps[i](queries[:, s + i, :]) for i in keep], dim=1)
-    masks = _upscale_masks(decoder, prepared, keys.expand(b, -1, -1), hyper)
+    high_res = None if prepared.s1 is None else (prepared.s1, prepared.s0)
+    masks = sam_fast.upscale_masks(decoder, keys.expand(b, -1, -1), hyper, base.grid, high_res)
     iou = decoder.iou_prediction_head(queries[:, s - 1, :])
     if multimask_output:
         masks, iou = masks, iou[:, 1:]
