@@ -186,7 +186,7 @@ class SamAutomaticMaskGenerator:
         threshold = self.mask_threshold
         h, w = image_size
         full_box = [0, 0, w, h]
-        parts = []
+        parts, chosen_all = [], []
         for start in range(0, len(keep), UPSCALE_CHUNK):
             idx = keep[start : start + UPSCALE_CHUNK]
             logits = model.postprocess_masks(
@@ -196,14 +196,14 @@ class SamAutomaticMaskGenerator:
             ok = torch.ones_like(stability, dtype=torch.bool)
             if self.stability_score_thresh > 0:
                 ok = stability >= self.stability_score_thresh
-            masks = logits[ok] > threshold
+            # Indexing with an all-true selection would copy every candidate's logits.
+            masks = (logits if bool(ok.all()) else logits[ok]) > threshold
             del logits
             boxes = filters.masks_to_boxes(masks)
             del masks
             inside = ~filters.near_crop_edge(boxes, crop_box, full_box)
             chosen = idx[ok][inside]
-            # Masks are encoded after the crop's NMS (most candidates do not survive it), from
-            # their low-res logits: the same computation again gives the same mask.
+            chosen_all.append(chosen)
             parts.append(
                 MaskRecords(
                     rles=[None] * len(chosen),
@@ -212,10 +212,18 @@ class SamAutomaticMaskGenerator:
                     points=pts[chosen.cpu()],
                     boxes=boxes[inside].cpu(),
                     crop_boxes=torch.zeros(len(chosen), 4, dtype=torch.int64),
-                    low_res=low_res[chosen].float(),
                 )
             )
-        return MaskRecords.cat(parts)
+        data = MaskRecords.cat(parts)
+        # Masks are encoded after the crop's NMS (most candidates do not survive it), from
+        # their low-res logits: the same computation again gives the same mask. Copied once,
+        # and not at all when every candidate is kept.
+        chosen = torch.cat(chosen_all) if chosen_all else keep[:0]
+        if len(chosen) == len(low_res):
+            data.low_res = low_res.float()
+        else:
+            data.low_res = low_res[chosen].float()
+        return data
 
     def _decode_points(
         self, coords: torch.Tensor, labels: torch.Tensor
