@@ -20,6 +20,8 @@ from .config import HieraConfig
 
 # Tokens per chunk in the MLP: the hidden activations of a chunk stay in cache.
 MLP_CHUNK = 2048
+# Tokens per slab of window rows in windowed blocks (see MultiScaleBlock._forward_in_slabs).
+SLAB_TOKENS = 2048
 
 
 def pool2x2(x: torch.Tensor, stride: tuple[int, int]) -> torch.Tensor:
@@ -120,6 +122,12 @@ class MultiScaleBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """B x H x W x C -> B x H' x W' x C_out."""
+        if self.window_size > 0 and not torch.is_grad_enabled():
+            return self._forward_in_slabs(x)
+        return self._forward_map(x)
+
+    def _forward_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The block over the whole map at once (training, and global attention)."""
         shortcut = x
         x = self.norm1(x)
         if self.dim != self.dim_out:
@@ -138,6 +146,27 @@ class MultiScaleBlock(nn.Module):
             x = window_unpartition(x, size, padded, shortcut.shape[1:3])
         x = shortcut + x
         return mlp_residual(x, self.norm2, self.mlp)
+
+    def _forward_in_slabs(self, x: torch.Tensor) -> torch.Tensor:
+        """The windowed block one slab of whole window rows at a time (inference).
+
+        Windows never straddle slabs and every step is per token or per window, so this is the
+        same function as :meth:`_forward_map`; but the block's large intermediates (the
+        normalised map, its windows, the qkv projection: up to 150 MB at stride 4) exist only
+        a slab (about :data:`SLAB_TOKENS` tokens) at a time and stay in cache, instead of being
+        allocated, faulted in and streamed through memory for the whole map.
+        """
+        b, h, w, _ = x.shape
+        size = self.window_size
+        rows = size * max(1, SLAB_TOKENS // (size * w))
+        stride = self.q_stride[0] if self.q_stride is not None else 1
+        out = x.new_empty(b, h // stride, w // stride, self.dim_out)
+        for r0 in range(0, h, rows):
+            slab = x[:, r0 : r0 + rows]
+            o0 = r0 // stride
+            part = self._forward_map(slab)
+            out[:, o0 : o0 + part.shape[1]] = part
+        return out
 
 
 class GeluMLP(nn.Module):
