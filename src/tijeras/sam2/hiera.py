@@ -238,7 +238,22 @@ class Hiera(nn.Module):
         self.stage_ends = ends
 
     def position_embedding(self, hw: tuple[int, int]) -> torch.Tensor:
-        """1 x H x W x C: resized background embedding plus the tiled window embedding."""
+        """1 x H x W x C: resized background embedding plus the tiled window embedding.
+
+        At inference the result is kept until the parameters change (their version counters
+        are part of the key): the bicubic resize costs more than a whole stage-4 block.
+        """
+        if torch.is_grad_enabled():
+            return self._position_embedding(hw)
+        key = (hw, self.pos_embed._version, self.pos_embed_window._version)
+        key += (self.pos_embed.dtype, self.pos_embed.device, self.pos_embed.data_ptr())
+        cached = getattr(self, "_pos_cache", None)
+        if cached is None or cached[0] != key:
+            cached = (key, self._position_embedding(hw))
+            self._pos_cache = cached
+        return cached[1]
+
+    def _position_embedding(self, hw: tuple[int, int]) -> torch.Tensor:
         pos = F.interpolate(self.pos_embed, size=hw, mode="bicubic")
         win = self.pos_embed_window
         reps = (hw[0] // win.shape[-2], hw[1] // win.shape[-1])

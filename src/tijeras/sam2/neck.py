@@ -86,13 +86,18 @@ class FpnNeck(nn.Module):
         for i in range(n - 1, -1, -1):
             lat = self.lateral(i, xs[i])
             if i in self.config.fpn_top_down_levels and prev is not None:
-                lat = lat + upsample2x_nearest(prev).to(lat.dtype)
+                lat = add_upsampled2x(lat, prev.to(lat.dtype))
             prev = lat
             out[i] = lat
         return out
 
 
-def upsample2x_nearest(x: torch.Tensor) -> torch.Tensor:
-    """Nearest 2x upsampling of a channels-last B x H x W x C map."""
-    b, h, w, c = x.shape
-    return x[:, :, None, :, None, :].expand(b, h, 2, w, 2, c).reshape(b, 2 * h, 2 * w, c)
+def add_upsampled2x(x: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
+    """``x`` plus the nearest 2x upsampling of ``coarse`` (channels last, B x H x W x C and
+    B x H/2 x W/2 x C), by broadcasting: the upsampled map is never materialised."""
+    b, h, w, c = coarse.shape
+    if torch.is_grad_enabled():
+        up = coarse[:, :, None, :, None, :].expand(b, h, 2, w, 2, c)
+        return x + up.reshape(b, 2 * h, 2 * w, c)
+    x.view(b, h, 2, w, 2, c).add_(coarse[:, :, None, :, None, :])
+    return x
