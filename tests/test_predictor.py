@@ -117,6 +117,29 @@ def test_fast_decoder_matches_plain_decoder(model, predictor, photo):
         torch.testing.assert_close(fast[1], plain[1], atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("shape", [(120, 200), (200, 120), (128, 128)])
+def test_image_only_decoding_gives_the_same_masks(model, predictor, shape):
+    """Logits skipped outside the image change no upscaled mask pixel, and no score."""
+    rng = np.random.default_rng(1)
+    predictor.set_image(rng.integers(0, 255, (*shape, 3), dtype=np.uint8))
+    emb = predictor.embedding
+    coords = torch.tensor([[[10.0, 20.0]], [[60.0, 40.0]], [[5.0, 90.0]]])
+    labels = torch.ones(3, 1, dtype=torch.int)
+    full, iou_full = predictor.decode(coords, labels, None, None, True)
+    part, iou_part = predictor.decode(coords, labels, None, None, True, image_only=True)
+    assert torch.equal(iou_full, iou_part)
+    up_full = model.postprocess_masks(full, emb.input_size, emb.original_size)
+    up_part = model.postprocess_masks(part, emb.input_size, emb.original_size)
+    assert torch.equal(up_full, up_part)
+    rows, cols = model._image_region(emb.input_size)
+    grid = model.embedding_grid
+    if shape[0] != shape[1]:  # a padded side: less was computed, and marked as such
+        assert (rows, cols) != grid
+        assert (part == torch.finfo(part.dtype).min).any()
+    else:
+        assert (rows, cols) == grid and torch.equal(full, part)
+
+
 def test_save_and_load_embedding(tmp_path, model, predictor, photo):
     predictor.set_image(photo)
     expected = predictor.predict(**POINT)

@@ -229,8 +229,9 @@ class SamAutomaticMaskGenerator:
         self, coords: torch.Tensor, labels: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Low-res logits (B x C x 256 x 256) and IoU (B x C) of B single-point prompts (B x 1
-        x 2 input-frame coordinates, B x 1 labels). Model families may refine this step."""
-        return self.predictor.decode(coords, labels, None, None, True)
+        x 2 input-frame coordinates, B x 1 labels). Model families may refine this step.
+        Only masks are made from them, so logits outside the image may be skipped."""
+        return self.predictor.decode(coords, labels, None, None, True, image_only=True)
 
     def _encode(
         self,

@@ -82,11 +82,12 @@ class ClassicModel(nn.Module):
         boxes: torch.Tensor | None,
         masks: torch.Tensor | None,
         multimask_output: bool,
+        image_only: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Low-res logits (B x C x S x S) and scores (B x C) for input-frame prompts.
 
         C is 3 with ``multimask_output``, else 1 (the best-scoring candidate). Prompts of a
-        batch are segmented one after another.
+        batch are segmented one after another. ``image_only`` changes nothing here.
         """
         image = self._working_image(embedding)
         h, w = image.shape[:2]

@@ -229,10 +229,17 @@ class Predictor:
         boxes: torch.Tensor | None,
         mask_input: torch.Tensor | None,
         multimask_output: bool,
+        image_only: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Low-res logits (B x C x 256 x 256) and IoU scores (B x C) for input-frame prompts."""
+        """Low-res logits (B x C x 256 x 256) and IoU scores (B x C) for input-frame prompts.
+
+        ``image_only``: the caller only upscales the logits to masks, so a model may skip the
+        logits outside the unpadded image (they are then not meaningful as mask prompts).
+        """
         emb = self._require_embedding()
         if point_coords is not None and point_labels is None:
             raise PromptError("point_labels must be given with point_coords")
         points = None if point_coords is None else (point_coords, point_labels)
-        return self.model.decode_prompts(emb, points, boxes, mask_input, multimask_output)
+        return self.model.decode_prompts(
+            emb, points, boxes, mask_input, multimask_output, image_only=image_only
+        )

@@ -18,6 +18,7 @@ Shapes: B prompts, T tokens, L = h*w image tokens, C channels, H heads, D = C_in
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -190,6 +191,7 @@ def upscale_masks(
     hyper: torch.Tensor,
     grid: tuple[int, int],
     high_res: tuple[torch.Tensor, torch.Tensor] | None = None,
+    region: tuple[int, int] | None = None,
 ) -> torch.Tensor:
     """Channels-last output upscaling and hypernetwork product -> B x M x 4h x 4w logits.
 
@@ -197,33 +199,64 @@ def upscale_masks(
     the stride-8 and stride-4 features already laid out in upscaling order (1 x L*4 x C/4 and
     1 x L*16 x C/8, see ``tijeras.sam2.fast_decode``); they are added before each GELU.
 
+    ``region`` (rows, cols) limits the work to the top-left token rows and columns: every
+    step after the transformer is per token, so the logits there are the same as computed over
+    the whole grid, and the rest is filled with the lowest finite value. Callers that only
+    upscale the unpadded image pass the tokens it covers.
+
     Each prompt is upscaled in blocks of :data:`UPSCALE_ROWS` token rows, so the large
     intermediate features never leave the cache; every block is the same arithmetic as the
     whole-image computation.
     """
     up1, norm, _, up2, _ = decoder.output_upscaling
     b, (h, w) = keys.shape[0], grid
+    rows, cols = (h, w) if region is None else region
     c4, c8, m = up1.out_channels, up2.out_channels, hyper.shape[1]
     w1 = up1.weight.permute(0, 2, 3, 1).reshape(up1.in_channels, 4 * c4)
     w2 = up2.weight.permute(0, 2, 3, 1).reshape(c4, 4 * c8)
     b1, b2 = up1.bias.repeat(4), up2.bias.repeat(4)
     out = keys.new_empty(b, m, 4 * h, 4 * w)
+    if (rows, cols) != (h, w):
+        out.fill_(torch.finfo(out.dtype).min)
+    tokens = keys.view(b, h, w, -1)
+    if high_res is not None:
+        s1 = high_res[0].view(h, w, -1)
+        s0 = high_res[1].view(h, w, -1)
     for i in range(b):
-        for r0 in range(0, h, UPSCALE_ROWS):
-            r1 = min(h, r0 + UPSCALE_ROWS)
-            t0, t1 = r0 * w, r1 * w
-            y = torch.addmm(b1, keys[i, t0:t1], w1).view(-1, c4)
+        for r0 in range(0, rows, UPSCALE_ROWS):
+            r1 = min(rows, r0 + UPSCALE_ROWS)
+            y = torch.addmm(b1, tokens[i, r0:r1, :cols].reshape(-1, tokens.shape[-1]), w1)
+            y = y.view(-1, c4)
             if high_res is not None:
-                y += high_res[0][0, 4 * t0 : 4 * t1]
+                y += s1[r0:r1, :cols].reshape(-1, c4)
             y = torch.ops.aten.gelu_(F.layer_norm(y, (c4,), norm.weight, norm.bias, norm.eps))
             z = torch.addmm(b2, y, w2).view(-1, c8)
             if high_res is not None:
-                z += high_res[1][0, 16 * t0 : 16 * t1]
+                z += s0[r0:r1, :cols].reshape(-1, c8)
             logits = torch.mm(torch.ops.aten.gelu_(z), hyper[i].t())
             # rows (y, x, dy1, dx1, dy2, dx2) -> mask pixel (4y + 2dy1 + dy2, 4x + 2dx1 + dx2)
-            logits = logits.view(r1 - r0, w, 2, 2, 2, 2, m).permute(6, 0, 2, 4, 1, 3, 5)
-            out[i, :, 4 * r0 : 4 * r1].view(m, r1 - r0, 2, 2, w, 2, 2).copy_(logits)
+            logits = logits.view(r1 - r0, cols, 2, 2, 2, 2, m).permute(6, 0, 2, 4, 1, 3, 5)
+            target = out[i, :, 4 * r0 : 4 * r1, : 4 * cols]
+            target.view(m, r1 - r0, 2, 2, cols, 2, 2).copy_(logits)
     return out
+
+
+def image_region(
+    input_size: tuple[int, int], image_size: int, low_res: tuple[int, int], grid: tuple[int, int]
+) -> tuple[int, int]:
+    """Token rows and columns whose low-res logits reach the unpadded ``input_size`` image.
+
+    ``low_res`` is the low-res logits' (h, w), ``grid`` the embedding's; see
+    :func:`tijeras.model.sam.rows_needed` for the rows a bilinear upscale reads.
+    """
+    from .sam import rows_needed
+
+    out = []
+    for kept, low, g in zip(input_size, low_res, grid):
+        needed = rows_needed(low, image_size, int(kept))
+        per_token = low // g
+        out.append(min(g, -(-needed // per_token)))
+    return out[0], out[1]
 
 
 # Prompts decoded together: larger chunks only add memory traffic (each prompt carries its own
@@ -238,14 +271,17 @@ def decode(
     sparse: torch.Tensor,
     dense: torch.Tensor | None,
     multimask_output: bool,
+    region: tuple[int, int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mask logits (B x M x 4h x 4w) and IoU (B x M) for B prompts against a prepared image.
 
     Args:
         sparse: B x K x C sparse prompt embeddings.
         dense: B x C x h x w mask-prompt embeddings, or None when no mask prompt is given.
+        region: token rows and columns to upscale (see :func:`upscale_masks`); all if None.
     """
-    return in_chunks(_decode, decoder, prepared, sparse, dense, multimask_output)
+    step = functools.partial(_decode, region=region)
+    return in_chunks(step, decoder, prepared, sparse, dense, multimask_output)
 
 
 def in_chunks(
@@ -280,6 +316,7 @@ def _decode(
     sparse: torch.Tensor,
     dense: torch.Tensor | None,
     multimask_output: bool,
+    region: tuple[int, int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     b = sparse.shape[0]
     tokens = decoder.output_tokens(b, sparse.to(prepared.keys.dtype))
@@ -300,6 +337,6 @@ def _decode(
     keep = range(1, decoder.num_mask_tokens) if multimask_output else range(0, 1)
     mlps = decoder.output_hypernetworks_mlps
     hyper = torch.stack([mlps[i](queries[:, 1 + i, :]) for i in keep], dim=1)
-    masks = upscale_masks(decoder, keys.expand(b, -1, -1), hyper, prepared.grid)
+    masks = upscale_masks(decoder, keys.expand(b, -1, -1), hyper, prepared.grid, region=region)
     iou = decoder.iou_prediction_head(queries[:, 0, :])
     return masks, iou[:, 1:] if multimask_output else iou[:, :1]

@@ -28,7 +28,7 @@ def _build_image_encoder(config: ViTConfig | TinyViTConfig) -> nn.Module:
     return ImageEncoderViT(config)
 
 
-def _rows_needed(low: int, size: int, kept: int) -> int:
+def rows_needed(low: int, size: int, kept: int) -> int:
     """Low-res rows a bilinear upscale from ``low`` to ``size`` reads for its first ``kept`` rows.
 
     Output row i samples around (i + 0.5) * low / size - 0.5, blending two neighbouring rows.
@@ -119,11 +119,14 @@ class Sam(nn.Module):
         boxes: torch.Tensor | None,
         masks: torch.Tensor | None,
         multimask_output: bool,
+        image_only: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Low-res logits (B x C x 256 x 256) and IoU scores (B x C) for input-frame prompts.
 
         ``embedding`` is an :class:`tijeras.types.ImageEmbedding`; the prompt-independent part
-        of the decoder is computed on first use and kept in its ``decoder_state``.
+        of the decoder is computed on first use and kept in its ``decoder_state``. With
+        ``image_only`` the logits are computed only where :meth:`postprocess_masks` reads them
+        (the unpadded image; the rest holds the lowest float): for callers that only want masks.
         """
         from . import fast_decode
 
@@ -138,6 +141,14 @@ class Sam(nn.Module):
             sparse,
             None if masks is None else dense,
             multimask_output,
+            self._image_region(embedding.input_size) if image_only else None,
+        )
+
+    def _image_region(self, input_size: tuple[int, int]) -> tuple[int, int]:
+        from .fast_decode import image_region
+
+        return image_region(
+            input_size, self.config.image_size, self.mask_input_size, self.embedding_grid
         )
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
@@ -165,7 +176,7 @@ class Sam(nn.Module):
         h, w = int(input_size[0]), int(input_size[1])
         # Only the low-res rows/columns that reach the unpadded h x w region are upscaled:
         # with the same scale factor the kept output pixels are bit-identical.
-        rows, cols = _rows_needed(masks.shape[-2], size, h), _rows_needed(masks.shape[-1], size, w)
+        rows, cols = rows_needed(masks.shape[-2], size, h), rows_needed(masks.shape[-1], size, w)
         scale_h, scale_w = size // masks.shape[-2], size // masks.shape[-1]
         masks = masks[..., :rows, :cols]
         masks = upscale_logits(masks, (rows * scale_h, cols * scale_w))[..., :h, :w]

@@ -150,12 +150,14 @@ class Sam2Model(nn.Module):
         boxes: torch.Tensor | None,
         masks: torch.Tensor | None,
         multimask_output: bool,
+        image_only: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Low-res logits (B x C x 256 x 256) and IoU scores (B x C) for input-frame prompts.
 
         Boxes are given to the prompt encoder as two corner points (labels 2 and 3) ahead of
         the points, as SAM 2 was trained. The object-score logits (B x 1) of the call are kept
-        in ``last_object_score_logits``.
+        in ``last_object_score_logits``. ``image_only`` changes nothing: SAM 2 resizes images
+        to the whole square, so every logit is inside the image.
         """
         from . import fast_decode
 

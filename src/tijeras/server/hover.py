@@ -93,7 +93,10 @@ async def _answer(
             continue
         started = time.perf_counter()
         try:
-            answer = await run_in_threadpool(service.hover, entry, backend, x, y)
+            # straight onto the decoding thread: no hop through the request thread pool
+            answer = await asyncio.get_running_loop().run_in_executor(
+                service.DECODER, service.hover, entry, backend, x, y
+            )
         except TijerasError as err:
             await websocket.send_json({"seq": seq, "error": str(err)})
             continue

@@ -11,6 +11,8 @@ import inspect
 import io
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -28,10 +30,20 @@ from .jobs import encoder_progress
 from .store import ImageEntry, MaskEntry
 
 HOVER_SIDE = 1024  # hover masks are computed at most this large (the page scales them)
-# Prompt decoding for all images and clients goes through one lock: on a small CPU, decodes
-# running side by side only fight over the cores (each already uses all of them), so taking
-# turns answers every client sooner. The encoder queue does not take it.
-DECODE_LOCK = threading.Lock()
+# Prompt decoding for all images and clients runs on one thread. On a small CPU, decodes running
+# side by side only fight over the cores (each already uses all of them), so taking turns answers
+# every client sooner; and a single calling thread keeps one warm team of math-library threads
+# instead of one team per request thread, all spinning for the cores. The encoder queue has its
+# own thread.
+DECODER_THREAD = "tijeras-decode"
+DECODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix=DECODER_THREAD)
+
+
+def on_decoder(fn: Callable[[], Any]) -> Any:
+    """Run ``fn()`` on the decoding thread and return its result (its exceptions propagate)."""
+    if threading.current_thread().name.startswith(DECODER_THREAD):
+        return fn()
+    return DECODER.submit(fn).result()
 
 
 # ------------------------------------------------------------------------------- encoding
@@ -85,14 +97,15 @@ def segment(
         if previous.low_res is None:
             raise PromptError(f"mask {mask_input_id!r} has no low-res logits to feed back")
         mask_input = previous.low_res
-    with DECODE_LOCK:
-        result = predictor.predict(
+    result = on_decoder(
+        lambda: predictor.predict(
             point_coords=None if points is None else np.asarray(points, dtype=np.float64),
             point_labels=None if labels is None else np.asarray(labels),
             box=None if box is None else np.asarray(box, dtype=np.float64),
             mask_input=mask_input,
             multimask_output=multimask,
         )
+    )
     order = np.argsort(-result.scores, kind="stable")
     rles = coco_rle(result.masks[order])
     stored = []
@@ -138,13 +151,17 @@ def hover(entry: ImageEntry, backend: Backend, x: float, y: float) -> dict[str, 
 
     prompts = validate_prompts(point, np.array([[1]]), None, None, emb.original_size, backend.model)
     coords, labels, _, _ = predictor._to_input_frame(prompts, emb)
-    with DECODE_LOCK:
-        low_res, iou = predictor.decode(coords, labels, None, None, True)
+    size = hover_size(entry)
+
+    def best_mask() -> tuple[torch.Tensor, torch.Tensor, int]:
+        low_res, iou = predictor.decode(coords, labels, None, None, True, image_only=True)
         best = int(torch.argmax(iou[0]))
-        size = hover_size(entry)
         logits = backend.model.postprocess_masks(
             low_res[:, best : best + 1].float(), emb.input_size, size
         )
+        return logits, iou, best
+
+    logits, iou, best = on_decoder(best_mask)
     mask = (logits[0, 0] > backend.model.mask_threshold).numpy()
     return {"rle": coco_rle(mask[None])[0], "score": float(iou[0, best])}
 
