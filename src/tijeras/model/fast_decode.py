@@ -204,9 +204,9 @@ def upscale_masks(
     the whole grid, and the rest is filled with the lowest finite value. Callers that only
     upscale the unpadded image pass the tokens it covers.
 
-    Each prompt is upscaled in blocks of :data:`UPSCALE_ROWS` token rows, so the large
-    intermediate features never leave the cache; every block is the same arithmetic as the
-    whole-image computation.
+    On the CPU each prompt is upscaled in blocks of :data:`UPSCALE_ROWS` token rows, so the
+    large intermediate features never leave the cache; every block is the same arithmetic as
+    the whole-image computation. Other devices take all prompts in one block.
     """
     up1, norm, _, up2, _ = decoder.output_upscaling
     b, (h, w) = keys.shape[0], grid
@@ -219,25 +219,33 @@ def upscale_masks(
     if (rows, cols) != (h, w):
         out.fill_(torch.finfo(out.dtype).min)
     tokens = keys.view(b, h, w, -1)
+    s1 = s0 = None
     if high_res is not None:
-        s1 = high_res[0].view(h, w, -1)
-        s0 = high_res[1].view(h, w, -1)
+        s1, s0 = high_res[0].view(1, h, w, -1), high_res[1].view(1, h, w, -1)
+
+    def block(p0: int, p1: int, r0: int, r1: int) -> None:
+        """Prompts p0:p1, token rows r0:r1 (columns :cols) -> their pixels of ``out``."""
+        n = p1 - p0
+        y = torch.addmm(b1, tokens[p0:p1, r0:r1, :cols].reshape(-1, tokens.shape[-1]), w1)
+        y = y.view(n, -1, c4)
+        if s1 is not None:
+            y += s1[:, r0:r1, :cols].reshape(1, -1, c4)
+        y = torch.ops.aten.gelu_(F.layer_norm(y, (c4,), norm.weight, norm.bias, norm.eps))
+        z = torch.addmm(b2, y.view(-1, c4), w2).view(n, -1, c8)
+        if s0 is not None:
+            z += s0[:, r0:r1, :cols].reshape(1, -1, c8)
+        logits = torch.bmm(torch.ops.aten.gelu_(z), hyper[p0:p1].transpose(1, 2))
+        # rows (y, x, dy1, dx1, dy2, dx2) -> mask pixel (4y + 2dy1 + dy2, 4x + 2dx1 + dx2)
+        logits = logits.view(n, r1 - r0, cols, 2, 2, 2, 2, m).permute(0, 7, 1, 3, 5, 2, 4, 6)
+        target = out[p0:p1, :, 4 * r0 : 4 * r1, : 4 * cols]
+        target.view(n, m, r1 - r0, 2, 2, cols, 2, 2).copy_(logits)
+
+    if keys.device.type != "cpu":  # no cache to keep things in: one launch per step instead
+        block(0, b, 0, rows)
+        return out
     for i in range(b):
         for r0 in range(0, rows, UPSCALE_ROWS):
-            r1 = min(rows, r0 + UPSCALE_ROWS)
-            y = torch.addmm(b1, tokens[i, r0:r1, :cols].reshape(-1, tokens.shape[-1]), w1)
-            y = y.view(-1, c4)
-            if high_res is not None:
-                y += s1[r0:r1, :cols].reshape(-1, c4)
-            y = torch.ops.aten.gelu_(F.layer_norm(y, (c4,), norm.weight, norm.bias, norm.eps))
-            z = torch.addmm(b2, y, w2).view(-1, c8)
-            if high_res is not None:
-                z += s0[r0:r1, :cols].reshape(-1, c8)
-            logits = torch.mm(torch.ops.aten.gelu_(z), hyper[i].t())
-            # rows (y, x, dy1, dx1, dy2, dx2) -> mask pixel (4y + 2dy1 + dy2, 4x + 2dx1 + dx2)
-            logits = logits.view(r1 - r0, cols, 2, 2, 2, 2, m).permute(6, 0, 2, 4, 1, 3, 5)
-            target = out[i, :, 4 * r0 : 4 * r1, : 4 * cols]
-            target.view(m, r1 - r0, 2, 2, cols, 2, 2).copy_(logits)
+            block(i, i + 1, r0, min(rows, r0 + UPSCALE_ROWS))
     return out
 
 

@@ -122,7 +122,7 @@ class MultiScaleBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """B x H x W x C -> B x H' x W' x C_out."""
-        if self.window_size > 0 and not torch.is_grad_enabled():
+        if self.window_size > 0 and x.device.type == "cpu" and not torch.is_grad_enabled():
             return self._forward_in_slabs(x)
         return self._forward_map(x)
 
@@ -148,7 +148,7 @@ class MultiScaleBlock(nn.Module):
         return mlp_residual(x, self.norm2, self.mlp)
 
     def _forward_in_slabs(self, x: torch.Tensor) -> torch.Tensor:
-        """The windowed block one slab of whole window rows at a time (inference).
+        """The windowed block one slab of whole window rows at a time (CPU inference).
 
         Windows never straddle slabs and every step is per token or per window, so this is the
         same function as :meth:`_forward_map`; but the block's large intermediates (the
