@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tijeras.io.rle import decode_coco_rle
+from tijeras.io.rle import coco_rle, decode_coco_rle
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -201,6 +201,33 @@ def test_a_full_session_in_the_browser(server: str, browser, truck_path: Path, t
         urllib.request.urlopen(f"{server}/api/images/{image_id}")
     assert gone.value.code == 404
     page.close()
+
+
+@pytest.mark.parametrize("shape", [(683, 1024), (37, 53), (1, 1)])
+def test_the_page_paints_exactly_the_mask(server: str, browser, shape) -> None:
+    """The page's RLE painting (transposed spans drawn with swapped axes) covers exactly the
+    mask's pixels, on odd sizes too."""
+    rng = np.random.default_rng(shape[0])
+    mask = rng.random(shape) > 0.5
+    if shape[0] > 100:  # a large object as hover shows them, plus noise
+        yy, xx = np.mgrid[: shape[0], : shape[1]]
+        mask |= (yy - 340) ** 2 + (xx - 500) ** 2 < 300**2
+    page = browser.new_page()
+    page.goto(server)
+    painted = page.evaluate(
+        """async (rle) => {
+        const { paintMask } = await import('/static/mask.js');
+        const c = document.createElement('canvas');
+        paintMask(c, rle, [255, 0, 0, 128]);
+        paintMask(c, rle, [255, 0, 0, 128]);  // a repaint reuses the buffers
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        const a = []; for (let i = 3; i < d.length; i += 4) a.push(d[i] ? 1 : 0);
+        return [c.width, c.height, a]; }""",
+        coco_rle(mask[None])[0],
+    )
+    page.close()
+    assert painted[:2] == [shape[1], shape[0]]
+    assert np.array_equal(np.array(painted[2], dtype=bool).reshape(shape), mask)
 
 
 def test_the_page_reports_the_classical_fallback(browser, tmp_path: Path) -> None:

@@ -48,50 +48,44 @@ export function rleToMask(rle) {
   return out;
 }
 
-const buffers = new WeakMap();
+const scratch = new WeakMap();
 
 // Paint a mask onto a canvas sized to the mask, in one RGBA colour (rest transparent).
-export function paintMask(canvas, rle, rgba, clear = true) {
+// COCO runs go down columns, so they are filled as contiguous spans of a transposed pixel
+// buffer (w rows of h pixels, kept per canvas: hover paints many masks a second), which is then
+// drawn with the axes swapped: no per-pixel scatter across rows.
+export function paintMask(canvas, rle, rgba) {
   const [h, w] = rle.size;
   if (canvas.width !== w || canvas.height !== h) {
     canvas.width = w;
     canvas.height = h;
   }
-  const ctx = canvas.getContext("2d");
-  let image;
-  if (clear) {
-    // one pixel buffer per canvas, reused: hover paints many masks a second
-    image = buffers.get(canvas);
-    if (!image || image.width !== w || image.height !== h) {
-      image = ctx.createImageData(w, h);
-      buffers.set(canvas, image);
-    } else {
-      new Uint32Array(image.data.buffer).fill(0);
-    }
-  } else {
-    image = ctx.getImageData(0, 0, w, h);
+  let buffer = scratch.get(canvas);
+  if (!buffer || buffer.canvas.width !== h || buffer.canvas.height !== w) {
+    const transposed = document.createElement("canvas");
+    transposed.width = h;
+    transposed.height = w;
+    const tctx = transposed.getContext("2d");
+    buffer = { canvas: transposed, ctx: tctx, image: tctx.createImageData(h, w) };
+    scratch.set(canvas, buffer);
   }
-  const pixels = new Uint32Array(image.data.buffer);
+  const pixels = new Uint32Array(buffer.image.data.buffer);
+  pixels.fill(0);
   const colour = (rgba[3] << 24) | (rgba[2] << 16) | (rgba[1] << 8) | rgba[0];
   const counts = rleCounts(rle);
   let idx = 0;
   for (let i = 0; i < counts.length; i += 1) {
-    const n = counts[i];
-    if (i % 2 === 1) {
-      let x = (idx / h) | 0;
-      let y = idx - x * h;
-      for (let j = 0; j < n; j += 1) {
-        pixels[y * w + x] = colour;
-        y += 1;
-        if (y === h) {
-          y = 0;
-          x += 1;
-        }
-      }
-    }
-    idx += n;
+    if (i % 2 === 1) pixels.fill(colour, idx, idx + counts[i]);
+    idx += counts[i];
   }
-  ctx.putImageData(image, 0, 0);
+  buffer.ctx.putImageData(buffer.image, 0, 0);
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.clearRect(0, 0, w, h);
+  ctx.imageSmoothingEnabled = false;
+  ctx.setTransform(0, 1, 1, 0, 0, 0); // (x, y) of the buffer -> (y, x) of the canvas
+  ctx.drawImage(buffer.canvas, 0, 0);
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
 }
 
 // Paint several masks (largest first, so small ones stay visible) onto one canvas.
