@@ -45,12 +45,16 @@ def measure(impl: str, model_name: str, runs: int) -> dict:
     labels = []
 
     def hook(module: torch.nn.Module, key: str) -> None:
-        module.register_forward_pre_hook(
-            lambda *_: times.setdefault(key, []).append(-time.perf_counter())
-        )
-        module.register_forward_hook(
-            lambda *_: times[key].__setitem__(-1, times[key][-1] + time.perf_counter())
-        )
+        started: list[float] = []
+
+        def before(*_: object) -> None:
+            started.append(time.perf_counter())
+
+        def after(*_: object) -> None:
+            times.setdefault(key, []).append(time.perf_counter() - started.pop())
+
+        module.register_forward_pre_hook(before)
+        module.register_forward_hook(after)
 
     for i, block in enumerate(trunk.blocks):
         window = block.window_size

@@ -58,7 +58,7 @@ def serve(
 
     from tijeras.model.registry import get_spec
     from tijeras.server.app import create_app
-    from tijeras.server.backend import load_backend
+    from tijeras.server.backend import load_configured_backend
     from tijeras.server.settings import ServerSettings
 
     with _user_errors():
@@ -82,15 +82,7 @@ def serve(
     with _user_errors():
         # Load the model before the server starts, so a bad checkpoint is one `error:` line
         # (inside the server's start-up it would be a traceback).
-        backend = load_backend(
-            settings.model,
-            settings.checkpoint,
-            device=settings.device,
-            dtype=settings.dtype,
-            download=settings.download,
-            download_timeout=settings.download_timeout,
-            cache=settings.cache,
-        )
+        backend = load_configured_backend(settings)
     typer.echo(f"tijeras: serving {backend.name}; open http://{host}:{port}/", err=True)
     application = create_app(settings, backend=backend)
     uvicorn.run(application, host=host, port=port, log_level="info", ws="auto")

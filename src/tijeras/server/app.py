@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
 from ..errors import ImageError, PromptError, TijerasError
-from .backend import Backend, load_backend, weights_hint
+from .backend import Backend, load_configured_backend, weights_hint
 from .jobs import HeavyQueue
 from .routes import router
 from .settings import SAMPLE_SUFFIXES, ServerSettings
@@ -37,15 +37,7 @@ def create_app(settings: ServerSettings | None = None, backend: Backend | None =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.backend = backend or load_backend(
-            settings.model,
-            settings.checkpoint,
-            device=settings.device,
-            dtype=settings.dtype,
-            download=settings.download,
-            download_timeout=settings.download_timeout,
-            cache=settings.cache,
-        )
+        app.state.backend = backend or load_configured_backend(settings)
         # Import everything a request may need now: torch creates an (empty) cache folder
         # when torchvision is first imported, which must not happen during a visit.
         import tijeras.automatic.generator  # noqa: F401

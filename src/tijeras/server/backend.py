@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from ..errors import TijerasError
+from .settings import ServerSettings
 
 log = logging.getLogger("tijeras.server")
 
@@ -85,4 +86,17 @@ def weights_hint(name: str) -> str:
         f"Run `tijeras download {name}` on a machine with internet access (or copy the official "
         f"file into the cache folder shown by `tijeras models`), or start the server with "
         f"`--checkpoint PATH`, then restart `tijeras serve`."
+    )
+
+
+def load_configured_backend(settings: ServerSettings) -> Backend:
+    """:func:`load_backend` with the model, weights and download options of ``settings``."""
+    return load_backend(
+        settings.model,
+        settings.checkpoint,
+        device=settings.device,
+        dtype=settings.dtype,
+        download=settings.download,
+        download_timeout=settings.download_timeout,
+        cache=settings.cache,
     )
