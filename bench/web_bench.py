@@ -1,6 +1,7 @@
 """The web app on localhost: hover round-trip latency in a real browser, and a load test.
 
     python bench/web_bench.py [--moves 500] [--clients 8] [--seconds 60] [--checkpoint PATH]
+                              [--mixed]
 
 Starts ``tijeras serve`` (SAM ViT-B; Meta's ViT-B with random, perturbed weights unless a
 checkpoint is given, which changes nothing for speed) in its own process, then:
@@ -13,7 +14,10 @@ checkpoint is given, which changes nothing for speed) in its own process, then:
 2. **load**: ``--clients`` WebSocket clients hover the same image concurrently for
    ``--seconds`` (each sends a position, waits for its answer, sends the next). Reports
    answers per second, latency percentiles, errors, and the server's resident memory
-   sampled every second (peak, and growth over the second half of the run).
+   sampled every second (peak, and growth over the second half of the run). With ``--mixed``
+   (the soak) every client also, once every 20 hover answers, clicks (a multimask ``segment``),
+   keeps the best candidate as an object, downloads its cut-out, sticker and erased photo, and
+   removes the object again; any 4xx/5xx answer counts as an error.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -38,6 +43,17 @@ sys.path.insert(0, str(HERE))
 from sam_bench import DEFAULT_IMAGE, clean_env, make_checkpoint  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -113,7 +129,47 @@ def hover_in_browser(url: str, image: Path, moves: int) -> dict:
     }
 
 
-async def _client(url: str, image_id: str, seconds: float, seed: int, out: dict) -> None:
+MIXED_EVERY = 20  # hover answers between two rounds of clicks, keeps and downloads
+
+
+def _request(method: str, url: str, body: dict | None = None) -> tuple[int, bytes]:
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+def _labelling_round(url: str, image_id: str, rng: random.Random) -> list[str]:
+    """What a user does with a click: candidates, keep, three downloads, remove. Errors."""
+    base = f"{url}/api/images/{image_id}"
+    point = [rng.uniform(0, 1799), rng.uniform(0, 1199)]
+    status, body = _request("POST", f"{base}/segment", {"points": [point], "labels": [1]})
+    if status != 200:
+        return [f"segment {status}: {body[:200]!r}"]
+    mask = json.loads(body)["masks"][0]
+    errors = []
+    status, body = _request("POST", f"{base}/objects", {"mask_id": mask["id"], "name": "soak"})
+    if status != 201:
+        return [f"keep {status}: {body[:200]!r}"]
+    object_id = json.loads(body)["id"]
+    if mask["area"]:
+        for path in ("cutout.png", "sticker.webp?outline=8", "erase.jpg"):
+            status, body = _request("GET", f"{base}/masks/{mask['id']}/{path}")
+            if status != 200:
+                errors.append(f"{path} {status}: {body[:200]!r}")
+    status, body = _request("DELETE", f"{base}/objects/{object_id}")
+    if status != 200:
+        errors.append(f"remove {status}: {body[:200]!r}")
+    return errors
+
+
+async def _client(
+    url: str, image_id: str, seconds: float, seed: int, out: dict, mixed: bool
+) -> None:
     import websockets
 
     rng = random.Random(seed)
@@ -132,10 +188,17 @@ async def _client(url: str, image_id: str, seconds: float, seed: int, out: dict)
                 out["errors"].append(answer.get("error", f"answer {answer.get('seq')} for {seq}"))
             else:
                 out["latency_ms"].append((time.perf_counter() - sent) * 1000)
+            if mixed and seq % MIXED_EVERY == 0:
+                started = time.perf_counter()
+                errors = await asyncio.to_thread(_labelling_round, url, image_id, rng)
+                out["errors"].extend(errors)
+                out["rounds_ms"].append((time.perf_counter() - started) * 1000)
 
 
-async def _load(url: str, image_id: str, clients: int, seconds: float, pid: int) -> dict:
-    out: dict = {"errors": [], "latency_ms": [], "rss_mb": []}
+async def _load(
+    url: str, image_id: str, clients: int, seconds: float, pid: int, mixed: bool
+) -> dict:
+    out: dict = {"errors": [], "latency_ms": [], "rss_mb": [], "rounds_ms": []}
 
     async def sample() -> None:
         while True:
@@ -144,7 +207,7 @@ async def _load(url: str, image_id: str, clients: int, seconds: float, pid: int)
 
     sampler = asyncio.create_task(sample())
     started = time.monotonic()
-    await asyncio.gather(*(_client(url, image_id, seconds, i, out) for i in range(clients)))
+    await asyncio.gather(*(_client(url, image_id, seconds, i, out, mixed) for i in range(clients)))
     out["elapsed_s"] = time.monotonic() - started
     sampler.cancel()
     return out
@@ -158,6 +221,11 @@ def main() -> None:
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
     parser.add_argument("--checkpoint", type=Path)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--mixed",
+        action="store_true",
+        help="soak: clients also click, keep, download and remove objects while hovering",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -170,7 +238,9 @@ def main() -> None:
             pid = server_pid(process)
             rss_start = rss_mb(pid)
             hover = hover_in_browser(url, args.image, args.moves)
-            load = asyncio.run(_load(url, hover["image_id"], args.clients, args.seconds, pid))
+            load = asyncio.run(
+                _load(url, hover["image_id"], args.clients, args.seconds, pid, args.mixed)
+            )
         finally:
             process.terminate()
             process.wait(30)
@@ -181,8 +251,10 @@ def report(args: argparse.Namespace, hover: dict, load: dict, rss_start: float) 
     rt, server = hover["round_trip_ms"], hover["server_ms"]
     lat, rss = load["latency_ms"], load["rss_mb"]
     half = rss[len(rss) // 2 :] or rss
+    last = rss[3 * len(rss) // 4 :] or rss
+    second = rss[len(rss) // 4 : len(rss) // 2] or rss
     result = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+        "machine": f"{cpu_model()}, {os.cpu_count()} cores, {platform.python_version()}",
         "hover_moves": len(rt),
         "hover_p50_ms": round(statistics.median(rt), 1),
         "hover_p95_ms": round(percentile(rt, 95), 1),
@@ -196,16 +268,24 @@ def report(args: argparse.Namespace, hover: dict, load: dict, rss_start: float) 
         "load_p50_ms": round(statistics.median(lat), 1) if lat else None,
         "load_p95_ms": round(percentile(lat, 95), 1) if lat else None,
         "load_errors": len(load["errors"]),
+        "load_mixed_rounds": len(load["rounds_ms"]),
+        "load_round_p50_ms": round(statistics.median(load["rounds_ms"]))
+        if load["rounds_ms"]
+        else None,
         "rss_after_start_mb": round(rss_start),
         "rss_peak_mb": round(max(rss)),
         "rss_growth_second_half_mb": round(max(half) - min(half)),
+        "rss_growth_last_quarter_mb": round(max(last) - min(last)),
+        # downloads allocate large temporary images, so the RSS swings; the trend is the
+        # median of the last quarter of the run against that of the second quarter
+        "rss_median_drift_mb": round(statistics.median(last) - statistics.median(second)),
     }
     for key, value in result.items():
         print(f"{key:28s} {value}")
     if load["errors"]:
         print("first errors:", load["errors"][:5])
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+        args.json.write_text(json.dumps({**result, "rss_mb_each_second": rss}, indent=2))
 
 
 if __name__ == "__main__":

@@ -6,19 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-
-def data_path(*parts: str) -> Path:
-    """A file under the shared development data folder, or skip the test if it is absent."""
-    path = DATA_DIR.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(
-            f"development data not found at {path} (expected ../shared/data beside the repo)"
-        )
-    return path
-
+from helpers.data import DATA_DIR, data_path  # noqa: F401  (re-exported)
 
 @pytest.fixture(scope="session")
 def truck_path() -> Path:

@@ -5,16 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 
-def mask_generator_for(model: Any, **options: Any) -> Any:
-    """The everything-mode generator suited to ``model``, built with ``options``.
+def mask_generator_for(model: Any, *, output_mode: str = "binary_mask", **changes: Any) -> Any:
+    """The model family's everything-mode generator, with its defaults changed by ``changes``.
 
-    A model family with its own generator provides it as ``model.mask_generator(**options)``;
-    every other model gets :class:`~tijeras.automatic.generator.SamAutomaticMaskGenerator`.
-    Whatever it is, ``generate(image)`` returns Meta's records.
+    ``changes`` are :class:`~tijeras.automatic.options.EverythingOptions` fields (an unknown
+    name raises ``TypeError``; None keeps the default). Whatever the family,
+    ``generate(image)`` returns Meta's records.
     """
-    factory = getattr(model, "mask_generator", None)
-    if factory is not None:
-        return factory(**options)
-    from .generator import SamAutomaticMaskGenerator
-
-    return SamAutomaticMaskGenerator(model, **options)
+    options = model.everything_defaults.replace(**changes)
+    return model.mask_generator(options, output_mode=output_mode)

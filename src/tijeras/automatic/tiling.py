@@ -6,38 +6,39 @@ small objects vanish. :func:`generate_tiled` instead cuts the image into overlap
 (:func:`tile_boxes`), runs the generator's ``generate_records`` on every tile at full
 resolution, and stitches the results:
 
-1. **Placement.** Each tile mask (a compressed COCO RLE of the tile) becomes a compressed COCO
-   RLE *of the full image*, built from the mask's run boundaries inside its bounding box
-   (:func:`place_rle`): no full-image array is ever made. Everything after that works on
-   compressed RLEs with pycocotools (``merge``, ``iou``, ``area``), whose cost grows with the
-   number of runs, not of pixels.
+1. **Placement.** Each tile mask (a compressed COCO RLE of the tile) is cut to its bounding box
+   and kept as a compressed RLE of that box, its *frame* (:mod:`tijeras.automatic.frames`).
+   Everything after that works on compressed RLEs with pycocotools (``merge``, ``iou``,
+   ``area``), after putting the masks compared into one common frame
+   (:func:`~tijeras.automatic.frames.reframe`, which shifts runs without decoding): no
+   array of the image's size is ever made, and costs follow the objects' sizes.
 2. **Fragments.** A mask whose box comes within ``edge_tol`` pixels of a tile edge that is not
    an image edge is a *fragment*: the object may go on in the next tile.
 3. **Merging.** For every two overlapping tiles, masks of the two tiles (at least one of them a
-   fragment) are compared inside the overlap zone only (both masks intersected with the zone
-   rectangle). They belong to the same object when their IoU there is at least ``merge_iou``,
-   or when a fragment lies inside the other mask there (intersection >= ``contain_ratio`` of
-   the fragment's zone area) and that mask is its best match in that tile. Linked masks are
+   fragment) are compared inside the overlap zone only (both masks put in the zone's frame).
+   They belong to the same object when their IoU there is at least ``merge_iou``, or when a
+   fragment lies inside the other mask there (intersection >= ``contain_ratio`` of the
+   fragment's zone area) and that mask is its best match in that tile. Linked masks are
    grouped with union-find (so an object spread over 4, 6 or more tiles becomes one group)
-   and each group's masks are unioned (``pycocotools.mask.merge``).
+   and each group's masks are unioned (``pycocotools.mask.merge``) in the frame of their
+   union box.
 4. **Duplicates.** An object seen whole by two tiles (inside their overlap, touching no
    interior edge) comes out twice; masks of different tiles whose mask IoU exceeds
    ``dedupe_iou`` are reduced to the one with the higher predicted IoU (mask NMS, pairs
-   pre-selected by box overlap). Masks of one and the same tile are left to the generator's
-   own NMS, so a single tile gives exactly the plain generator's output.
+   pre-selected by box overlap through a grid of cells). Masks of one and the same tile are
+   left to the generator's own NMS, so a single tile gives exactly the plain generator's
+   output.
 
-Memory: the image, one tile crop and one decoded tile mask at a time, plus one compressed
-full-image RLE per mask (a few bytes per run: about 2 runs per image column the mask spans).
-Measured (``resource.getrusage`` ru_maxrss) with a fake generator returning one mask per
-colour blob, on an 8000 x 6000 image with 1068 objects (88 tiles of 1024, overlap 256):
-the process peaked at 823 MB, of which ~540 MB is the interpreter with torch imported and
-137 MB the RGB image, so tiling, merging and the fake generator added ~140 MB; the 1068
-full-image RLEs took 290 KB, where full-size bool masks would take 1068 x 48 MB = 51 GB.
-The tiling code itself (placement, merging, dedupe) took ~3 s of the 20 s run.
+The image itself may be a :class:`TileSource` instead of an array: an object that reads one
+tile at a time (a GeoTIFF read window by window, :mod:`tijeras.geo`), so a raster far larger
+than memory is segmented with the memory of one tile plus the framed masks. A source may
+answer ``None`` for a tile with nothing to segment (all nodata); the tile is skipped.
 
-Records come back in Meta's format (see :meth:`SamAutomaticMaskGenerator.generate`), with
-``segmentation`` at full image size in the generator's ``output_mode`` (use ``"coco_rle"``
-for large images: ``"binary_mask"`` means one H x W bool array per object in the result).
+Memory: one tile crop and one decoded tile mask at a time, plus one compressed RLE per mask
+(a few bytes per run: about 2 runs per column of its box). :func:`tiled_objects` returns the
+objects with their framed masks; :func:`generate_tiled` returns Meta's records, whose
+``segmentation`` is at full image size (use ``output_mode="coco_rle"`` for large images:
+``"binary_mask"`` means one H x W bool array per object in the result).
 """
 
 from __future__ import annotations
@@ -45,15 +46,93 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from ..io.rle import decode_coco_rle, masks_to_uncompressed_rle
+from .frames import Frame, decode_framed, place_rle, reframe, union_frame
 
-__all__ = ["generate_tiled", "place_rle", "tile_boxes"]
+__all__ = [
+    "TileSource",
+    "TiledObject",
+    "generate_tiled",
+    "place_rle",
+    "tile_boxes",
+    "tiled_objects",
+]
 
 Box = tuple[int, int, int, int]
+
+
+@runtime_checkable
+class TileSource(Protocol):
+    """A large image read one tile at a time.
+
+    ``read(box)`` returns the pixels of ``box = (x0, y0, x1, y1)`` (exclusive) as an
+    (y1 - y0) x (x1 - x0) x 3 uint8 RGB array, or None when the tile holds nothing to segment
+    (all nodata).
+    """
+
+    height: int
+    width: int
+
+    def read(self, box: Box) -> np.ndarray | None: ...
+
+
+@dataclass(frozen=True)
+class ArrayTiles:
+    """An H x W x 3 uint8 array as a :class:`TileSource`."""
+
+    image: np.ndarray
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+    def read(self, box: Box) -> np.ndarray | None:
+        x0, y0, x1, y1 = box
+        return np.ascontiguousarray(self.image[y0:y1, x0:x1])
+
+
+@dataclass(frozen=True)
+class TiledObject:
+    """One object found by tiled everything mode.
+
+    Attributes:
+        rle: compressed COCO RLE (``bytes`` counts) of the mask inside ``frame``.
+        frame: ``(x0, y0, x1, y1)`` exclusive, image pixels: where ``rle`` lies (the mask's
+            bounding box).
+        box: inclusive xyxy box of the mask, image pixels (the generator's convention).
+        iou: predicted IoU (the best of the merged parts).
+        stability: stability score (the lowest of the merged parts).
+        point: xy of the prompt point of the best part, image pixels.
+        crop_box: exclusive xyxy of the tile, or of the tiles' union for a merged object.
+        tiles: indices (in :func:`tile_boxes` order) of the tiles it was seen in.
+    """
+
+    rle: dict[str, Any]
+    frame: Frame
+    box: Box
+    iou: float
+    stability: float
+    point: tuple[float, float]
+    crop_box: Box
+    tiles: frozenset[int]
+
+    @property
+    def area(self) -> int:
+        from pycocotools import mask as mask_utils
+
+        return int(mask_utils.area(self.rle))
+
+    def mask(self) -> np.ndarray:
+        """The mask inside ``frame``: (y1 - y0) x (x1 - x0) bool."""
+        return decode_framed(self.rle)
 
 
 def tile_boxes(height: int, width: int, tile_size: int = 1024, overlap: int = 256) -> list[Box]:
@@ -85,56 +164,12 @@ def _starts(length: int, tile: int, overlap: int) -> list[int]:
     return [round(i * step) for i in range(count)]
 
 
-def place_rle(mask: np.ndarray, x0: int, y0: int, height: int, width: int) -> dict[str, Any]:
-    """A compressed COCO RLE (``bytes`` counts) of an h x w mask pasted at ``(x0, y0)`` into
-    an otherwise empty ``height`` x ``width`` image, without making the full-size array.
-
-    The run boundaries of every column of ``mask`` are shifted to their column-major index in
-    the full image; runs of zeros between columns then follow from the differences. Work and
-    memory are proportional to ``mask``'s size, not the image's.
-    """
-    from pycocotools import mask as mask_utils
-
-    h, w = mask.shape
-    if x0 < 0 or y0 < 0 or x0 + w > width or y0 + h > height:
-        raise ValueError(f"a {w}x{h} mask at ({x0}, {y0}) does not fit in {width}x{height}")
-    columns = np.zeros((w, h + 2), np.int8)  # one row per image column, zero-padded
-    columns[:, 1:-1] = mask.T
-    col, row = np.nonzero(np.diff(columns, axis=1))
-    bounds = (col.astype(np.int64) + x0) * height + (row + y0)
-    # A run ending at the bottom of one column and one starting at the top of the next meet
-    # at the same index: drop both so the encoding stays canonical (no empty runs).
-    if len(bounds) > 1:
-        same = np.flatnonzero(bounds[1:] == bounds[:-1])
-        if len(same):
-            bounds = np.delete(bounds, np.concatenate([same, same + 1]))
-    counts = np.diff(np.concatenate([[0], bounds, [height * width]]))
-    plain = {"size": [height, width], "counts": [int(c) for c in counts]}
-    return mask_utils.frPyObjects(plain, height, width)
-
-
-def _rect_rle(box: Box, height: int, width: int) -> dict[str, Any]:
-    """Compressed RLE of the rectangle ``[x0, x1) x [y0, y1)`` of a height x width image."""
-    from pycocotools import mask as mask_utils
-
-    x0, y0, x1, y1 = box
-    cols = np.arange(x0, x1, dtype=np.int64) * height
-    bounds = np.stack([cols + y0, cols + y1], axis=1).reshape(-1)
-    if len(bounds) > 1:
-        same = np.flatnonzero(bounds[1:] == bounds[:-1])
-        if len(same):
-            bounds = np.delete(bounds, np.concatenate([same, same + 1]))
-    counts = np.diff(np.concatenate([[0], bounds, [height * width]]))
-    return mask_utils.frPyObjects(
-        {"size": [height, width], "counts": [int(c) for c in counts]}, height, width
-    )
-
-
 @dataclass
 class _Part:
     """One tile mask placed in the image."""
 
-    rle: dict[str, Any]  # compressed, bytes counts, full image size
+    rle: dict[str, Any]  # compressed, bytes counts, of ``frame``
+    frame: Frame  # exclusive xyxy: the mask's box
     box: Box  # inclusive xyxy, image pixels (the generator's convention)
     iou: float
     stability: float
@@ -145,7 +180,7 @@ class _Part:
 
 def generate_tiled(
     generator: Any,
-    image: np.ndarray,
+    image: np.ndarray | TileSource,
     tile_size: int = 1024,
     overlap: int = 256,
     merge_iou: float = 0.5,
@@ -161,7 +196,7 @@ def generate_tiled(
     Args:
         generator: a :class:`~tijeras.automatic.generator.SamAutomaticMaskGenerator` (or any
             object with ``generate_records(tile) -> MaskRecords`` and ``output_mode``).
-        image: H x W x 3 uint8 RGB array.
+        image: H x W x 3 uint8 RGB array, or a :class:`TileSource` read tile by tile.
         tile_size: side of the square tiles, in image pixels.
         overlap: minimum overlap of neighbouring tiles, in pixels (``0 <= overlap <
             tile_size``); masks are matched across a border inside this zone, so it should
@@ -184,18 +219,61 @@ def generate_tiled(
         ``point_coords`` (image pixels, of the best part), ``stability_score`` (min over
         parts), ``crop_box`` (XYWH: the tile; for a merged object the box around its tiles).
     """
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"image must be H x W x 3 uint8, got {image.shape} {image.dtype}")
     mode = output_mode or getattr(generator, "output_mode", "binary_mask")
     if mode not in ("binary_mask", "uncompressed_rle", "coco_rle"):
         raise ValueError(f"unknown output_mode {mode!r}")
-    height, width = image.shape[:2]
+    source = _as_source(image)
+    objects = tiled_objects(
+        generator,
+        source,
+        tile_size,
+        overlap,
+        merge_iou,
+        progress,
+        dedupe_iou=dedupe_iou,
+        edge_tol=edge_tol,
+        contain_ratio=contain_ratio,
+    )
+    return [_record(obj, mode, source.height, source.width) for obj in objects]
+
+
+def tiled_objects(
+    generator: Any,
+    source: np.ndarray | TileSource,
+    tile_size: int = 1024,
+    overlap: int = 256,
+    merge_iou: float = 0.5,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    dedupe_iou: float = 0.7,
+    edge_tol: int = 3,
+    contain_ratio: float = 0.9,
+) -> list[TiledObject]:
+    """The objects of :func:`generate_tiled`, each with its mask framed by its own box.
+
+    Arguments as :func:`generate_tiled`. Objects come in tile order (the order of their first
+    part), so the result does not depend on timing.
+    """
+    tiles_source = _as_source(source)
+    height, width = tiles_source.height, tiles_source.width
     tiles = tile_boxes(height, width, tile_size, overlap)
-    parts = _tile_parts(generator, image, tiles, edge_tol, progress)
-    groups = _merge_groups(parts, tiles, height, width, merge_iou, contain_ratio)
+    parts = _tile_parts(generator, tiles_source, tiles, edge_tol, progress)
+    groups = _merge_groups(parts, tiles, merge_iou, contain_ratio)
     objects = [_combine(parts, group, tiles) for group in groups]
-    objects = _dedupe(objects, dedupe_iou)
-    return [_record(obj, mode) for obj in objects]
+    return _dedupe(objects, dedupe_iou, max(64, tile_size - overlap))
+
+
+def _as_source(image: np.ndarray | TileSource) -> TileSource:
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"image must be H x W x 3 uint8, got {image.shape} {image.dtype}")
+        return ArrayTiles(image)
+    if isinstance(image, TileSource):
+        return image
+    raise TypeError(
+        f"image must be an H x W x 3 uint8 array or a TileSource (height, width, read), "
+        f"got {type(image).__name__}"
+    )
 
 
 # --- per tile ----------------------------------------------------------------------------
@@ -203,29 +281,40 @@ def generate_tiled(
 
 def _tile_parts(
     generator: Any,
-    image: np.ndarray,
+    source: TileSource,
     tiles: list[Box],
     edge_tol: int,
     progress: Callable[[int, int], None] | None,
 ) -> list[_Part]:
-    height, width = image.shape[:2]
+    height, width = source.height, source.width
     hooked = progress is not None and hasattr(generator, "progress")
     saved = getattr(generator, "progress", None)
     parts: list[_Part] = []
     try:
-        for index, (x0, y0, x1, y1) in enumerate(tiles):
+        for index, tile in enumerate(tiles):
             if hooked:
                 generator.progress = _tile_progress(progress, index, len(tiles))
-            crop = np.ascontiguousarray(image[y0:y1, x0:x1])
-            records = generator.generate_records(crop)
-            del crop
-            parts.extend(_place_records(records, index, tiles[index], height, width, edge_tol))
+            crop = source.read(tile)
+            if crop is not None:
+                _check_crop(crop, tile)
+                records = generator.generate_records(crop)
+                del crop
+                parts.extend(_place_records(records, index, tile, height, width, edge_tol))
             if progress is not None and not hooked:
                 progress(index + 1, len(tiles))
     finally:
         if hooked:
             generator.progress = saved
     return parts
+
+
+def _check_crop(crop: np.ndarray, tile: Box) -> None:
+    x0, y0, x1, y1 = tile
+    if crop.shape != (y1 - y0, x1 - x0, 3) or crop.dtype != np.uint8:
+        raise ValueError(
+            f"the tile source gave a {crop.shape} {crop.dtype} array for tile {tile}; "
+            f"expected ({y1 - y0}, {x1 - x0}, 3) uint8"
+        )
 
 
 def _tile_progress(
@@ -242,7 +331,6 @@ def _place_records(
 ) -> list[_Part]:
     x0, y0, x1, y1 = tile
     tw, th = x1 - x0, y1 - y0
-    whole_image = tile == (0, 0, width, height)
     interior = (x0 > 0, y0 > 0, x1 < width, y1 < height)  # left, top, right, bottom
     boxes = records.boxes.tolist()
     points = records.points.tolist()
@@ -251,18 +339,8 @@ def _place_records(
     parts = []
     for i, rle in enumerate(records.rles):
         bx0, by0, bx1, by1 = (int(v) for v in boxes[i])
-        if whole_image:
-            counts = rle["counts"]
-            placed = {
-                "size": list(rle["size"]),
-                "counts": counts.encode("ascii") if isinstance(counts, str) else counts,
-            }
-        else:
-            local = decode_coco_rle(rle)
-            placed = place_rle(
-                local[by0 : by1 + 1, bx0 : bx1 + 1], x0 + bx0, y0 + by0, height, width
-            )
-            del local
+        frame = (x0 + bx0, y0 + by0, x0 + bx1 + 1, y0 + by1 + 1)
+        framed = reframe(rle, (0, 0, tw, th), (bx0, by0, bx1 + 1, by1 + 1))
         touches = (
             interior[0] and bx0 <= edge_tol,
             interior[1] and by0 <= edge_tol,
@@ -271,7 +349,8 @@ def _place_records(
         )
         parts.append(
             _Part(
-                rle=placed,
+                rle=framed,
+                frame=frame,
                 box=(bx0 + x0, by0 + y0, bx1 + x0, by1 + y0),
                 iou=float(ious[i]),
                 stability=float(stabilities[i]),
@@ -309,99 +388,101 @@ def _intersect(a: Box, b: Box) -> Box | None:
     return (x0, y0, x1, y1) if x0 < x1 and y0 < y1 else None
 
 
-def _exclusive(box: Box) -> Box:
-    return (box[0], box[1], box[2] + 1, box[3] + 1)
+def _overlapping_tile_pairs(tiles: list[Box]) -> list[tuple[int, int]]:
+    """``(a, b)`` with ``a < b`` for every two tiles that overlap, in order."""
+    array = np.asarray(tiles, dtype=np.int64).reshape(-1, 4)
+    pairs = []
+    for a in range(len(array) - 1):
+        rest = array[a + 1 :]
+        hit = (np.maximum(rest[:, 0], array[a, 0]) < np.minimum(rest[:, 2], array[a, 2])) & (
+            np.maximum(rest[:, 1], array[a, 1]) < np.minimum(rest[:, 3], array[a, 3])
+        )
+        pairs.extend((a, a + 1 + int(b)) for b in np.flatnonzero(hit))
+    return pairs
 
 
 def _merge_groups(
-    parts: list[_Part],
-    tiles: list[Box],
-    height: int,
-    width: int,
-    merge_iou: float,
-    contain_ratio: float,
+    parts: list[_Part], tiles: list[Box], merge_iou: float, contain_ratio: float
 ) -> list[list[int]]:
     """Indices of ``parts`` grouped into objects, each group sorted, groups by first index."""
-    from pycocotools import mask as mask_utils
-
     by_tile: list[list[int]] = [[] for _ in tiles]
     for i, part in enumerate(parts):
         by_tile[part.tile].append(i)
     links = _UnionFind(len(parts))
-    for ta in range(len(tiles)):
-        for tb in range(ta + 1, len(tiles)):
-            zone = _intersect(tiles[ta], tiles[tb])
-            if zone is None:
-                continue
-            in_a = [i for i in by_tile[ta] if _intersect(_exclusive(parts[i].box), zone)]
-            in_b = [i for i in by_tile[tb] if _intersect(_exclusive(parts[i].box), zone)]
-            pairs = [
-                (a, b)
-                for a in in_a
-                for b in in_b
-                if (parts[a].fragment or parts[b].fragment)
-                and _intersect(_exclusive(parts[a].box), _exclusive(parts[b].box))
-            ]
-            if not pairs:
-                continue
-            zone_rle = _rect_rle(zone, height, width)
-            clipped: dict[int, tuple[dict[str, Any], int]] = {}
-
-            def in_zone(i: int) -> tuple[dict[str, Any], int]:
-                if i not in clipped:
-                    rle = mask_utils.merge([parts[i].rle, zone_rle], intersect=True)
-                    clipped[i] = (rle, int(mask_utils.area(rle)))
-                return clipped[i]
-
-            best: dict[int, tuple[float, int]] = {}  # part -> (best zone IoU, partner)
-            linked: set[int] = set()
-            contained: list[tuple[int, int]] = []  # (fragment inside, container)
-            for a, b in pairs:
-                (ra, area_a), (rb, area_b) = in_zone(a), in_zone(b)
-                if area_a == 0 or area_b == 0:
-                    continue
-                inter = int(mask_utils.area(mask_utils.merge([ra, rb], intersect=True)))
-                if inter == 0:
-                    continue
-                iou = inter / (area_a + area_b - inter)
-                for me, other in ((a, b), (b, a)):
-                    if iou > best.get(me, (-1.0, -1))[0]:
-                        best[me] = (iou, other)
-                if iou >= merge_iou:
-                    links.union(a, b)
-                    linked.update((a, b))
-                    continue
-                small, big = (a, b) if area_a <= area_b else (b, a)
-                if parts[small].fragment and inter >= contain_ratio * min(area_a, area_b):
-                    contained.append((small, big))
-            for small, big in contained:
-                if small not in linked and best[small][1] == big:
-                    links.union(small, big)
+    for ta, tb in _overlapping_tile_pairs(tiles):
+        zone = _intersect(tiles[ta], tiles[tb])
+        assert zone is not None
+        in_a = [i for i in by_tile[ta] if _intersect(parts[i].frame, zone)]
+        in_b = [i for i in by_tile[tb] if _intersect(parts[i].frame, zone)]
+        pairs = [
+            (a, b)
+            for a in in_a
+            for b in in_b
+            if (parts[a].fragment or parts[b].fragment)
+            and _intersect(parts[a].frame, parts[b].frame)
+        ]
+        if pairs:
+            _link_in_zone(parts, pairs, zone, links, merge_iou, contain_ratio)
     groups: dict[int, list[int]] = {}
     for i in range(len(parts)):
         groups.setdefault(links.find(i), []).append(i)
     return sorted(groups.values(), key=lambda group: group[0])
 
 
-@dataclass
-class _Object:
-    rle: dict[str, Any]
-    box: Box  # inclusive xyxy
-    iou: float
-    stability: float
-    point: tuple[float, float]
-    crop_box: Box  # exclusive xyxy
-    tiles: frozenset[int]
+def _link_in_zone(
+    parts: list[_Part],
+    pairs: list[tuple[int, int]],
+    zone: Box,
+    links: _UnionFind,
+    merge_iou: float,
+    contain_ratio: float,
+) -> None:
+    """Link the pairs of masks of two tiles that are one object inside their overlap zone."""
+    from pycocotools import mask as mask_utils
+
+    clipped: dict[int, tuple[dict[str, Any], int]] = {}
+
+    def in_zone(i: int) -> tuple[dict[str, Any], int]:
+        if i not in clipped:
+            rle = reframe(parts[i].rle, parts[i].frame, zone)
+            clipped[i] = (rle, int(mask_utils.area(rle)))
+        return clipped[i]
+
+    best: dict[int, tuple[float, int]] = {}  # part -> (best zone IoU, partner)
+    linked: set[int] = set()
+    contained: list[tuple[int, int]] = []  # (fragment inside, container)
+    for a, b in pairs:
+        (ra, area_a), (rb, area_b) = in_zone(a), in_zone(b)
+        if area_a == 0 or area_b == 0:
+            continue
+        inter = int(mask_utils.area(mask_utils.merge([ra, rb], intersect=True)))
+        if inter == 0:
+            continue
+        iou = inter / (area_a + area_b - inter)
+        for me, other in ((a, b), (b, a)):
+            if iou > best.get(me, (-1.0, -1))[0]:
+                best[me] = (iou, other)
+        if iou >= merge_iou:
+            links.union(a, b)
+            linked.update((a, b))
+            continue
+        small, big = (a, b) if area_a <= area_b else (b, a)
+        if parts[small].fragment and inter >= contain_ratio * min(area_a, area_b):
+            contained.append((small, big))
+    for small, big in contained:
+        if small not in linked and best[small][1] == big:
+            links.union(small, big)
 
 
-def _combine(parts: list[_Part], group: list[int], tiles: list[Box]) -> _Object:
+def _combine(parts: list[_Part], group: list[int], tiles: list[Box]) -> TiledObject:
     from pycocotools import mask as mask_utils
 
     members = [parts[i] for i in group]
     if len(members) == 1:
         only = members[0]
-        return _Object(
+        return TiledObject(
             only.rle,
+            only.frame,
             only.box,
             only.iou,
             only.stability,
@@ -410,60 +491,69 @@ def _combine(parts: list[_Part], group: list[int], tiles: list[Box]) -> _Object:
             frozenset([only.tile]),
         )
     best = max(members, key=lambda part: part.iou)
-    boxes = np.array([part.box for part in members])
+    frame = union_frame([part.frame for part in members])
+    merged = mask_utils.merge([reframe(p.rle, p.frame, frame) for p in members], intersect=False)
     used = sorted({part.tile for part in members})
-    tile_array = np.array([tiles[t] for t in used])
-    return _Object(
-        rle=mask_utils.merge([part.rle for part in members], intersect=False),
-        box=(*(int(v) for v in boxes[:, :2].min(0)), *(int(v) for v in boxes[:, 2:].max(0))),
+    return TiledObject(
+        rle=merged,
+        frame=frame,
+        box=(frame[0], frame[1], frame[2] - 1, frame[3] - 1),
         iou=best.iou,
         stability=min(part.stability for part in members),
         point=best.point,
-        crop_box=(
-            *(int(v) for v in tile_array[:, :2].min(0)),
-            *(int(v) for v in tile_array[:, 2:].max(0)),
-        ),
+        crop_box=union_frame([tiles[t] for t in used]),
         tiles=frozenset(used),
     )
 
 
-def _dedupe(objects: list[_Object], threshold: float) -> list[_Object]:
-    """Mask NMS between objects of different tiles; keeps the input order of the survivors."""
+def _dedupe(objects: list[TiledObject], threshold: float, cell: int) -> list[TiledObject]:
+    """Mask NMS between objects of different tiles; keeps the input order of the survivors.
+
+    Kept objects are filed in a grid of ``cell``-pixel cells by their boxes, so each object is
+    compared only with the kept ones near it.
+    """
     from pycocotools import mask as mask_utils
 
     if len(objects) < 2 or len({obj.tiles for obj in objects}) < 2:
         return objects
     order = sorted(range(len(objects)), key=lambda i: -objects[i].iou)
-    boxes = np.array([obj.box for obj in objects], dtype=np.int64)
+    grid: dict[tuple[int, int], list[int]] = {}
     kept: list[int] = []
     for i in order:
-        if kept:
-            k = np.array(kept)
-            overlap = (
-                np.maximum(boxes[k, 0], boxes[i, 0]) <= np.minimum(boxes[k, 2], boxes[i, 2])
-            ) & (np.maximum(boxes[k, 1], boxes[i, 1]) <= np.minimum(boxes[k, 3], boxes[i, 3]))
-            rivals = [
-                j
-                for j in k[overlap].tolist()
-                if not (objects[j].tiles == objects[i].tiles and len(objects[i].tiles) == 1)
-            ]
-            if rivals:
-                ious = mask_utils.iou([objects[j].rle for j in rivals], [objects[i].rle], [0])
-                if float(np.max(ious)) > threshold:
-                    continue
-        kept.append(i)
+        obj = objects[i]
+        cells = [
+            (cx, cy)
+            for cx in range(obj.frame[0] // cell, (obj.frame[2] - 1) // cell + 1)
+            for cy in range(obj.frame[1] // cell, (obj.frame[3] - 1) // cell + 1)
+        ]
+        near = sorted({j for c in cells for j in grid.get(c, ())})
+        duplicate = False
+        for j in near:
+            other = objects[j]
+            if other.tiles == obj.tiles and len(obj.tiles) == 1:
+                continue
+            if _intersect(other.frame, obj.frame) is None:
+                continue
+            frame = union_frame([obj.frame, other.frame])
+            pair = [reframe(obj.rle, obj.frame, frame), reframe(other.rle, other.frame, frame)]
+            if float(mask_utils.iou([pair[1]], [pair[0]], [0])[0][0]) > threshold:
+                duplicate = True
+                break
+        if not duplicate:
+            kept.append(i)
+            for c in cells:
+                grid.setdefault(c, []).append(i)
     return [objects[i] for i in sorted(kept)]
 
 
 # --- output ------------------------------------------------------------------------------
 
 
-def _record(obj: _Object, mode: str) -> dict[str, Any]:
-    from pycocotools import mask as mask_utils
-
-    counts = obj.rle["counts"]
+def _record(obj: TiledObject, mode: str, height: int, width: int) -> dict[str, Any]:
+    full = reframe(obj.rle, obj.frame, (0, 0, width, height))
+    counts = full["counts"]
     rle = {
-        "size": [int(v) for v in obj.rle["size"]],
+        "size": [int(v) for v in full["size"]],
         "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
     }
     segmentation: Any
@@ -479,7 +569,7 @@ def _record(obj: _Object, mode: str) -> dict[str, Any]:
     cx0, cy0, cx1, cy1 = obj.crop_box
     return {
         "segmentation": segmentation,
-        "area": int(mask_utils.area(obj.rle)),
+        "area": obj.area,
         "bbox": [x0, y0, x1 - x0, y1 - y0],
         "predicted_iou": float(obj.iou),
         "point_coords": [[float(obj.point[0]), float(obj.point[1])]],

@@ -1,7 +1,8 @@
-"""The ``tijeras`` command line (``tijeras segment``, ``tijeras download``, ``tijeras models``).
+"""The ``tijeras`` command line.
 
-The code lives in :mod:`tijeras.cli.main`: ``tijeras.cli.main.main`` is the console-script entry
-and ``app`` the Typer app. (``main`` is deliberately not re-exported here, so that
+:mod:`tijeras.cli.main` holds the console-script entry ``main``; the Typer ``app`` and the
+options every command shares are in :mod:`tijeras.cli.common`; each command module registers
+its commands on that app. (``main`` is deliberately not re-exported here, so that
 ``tijeras.cli.main`` keeps naming the module.)
 """
 

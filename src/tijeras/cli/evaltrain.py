@@ -19,7 +19,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from tijeras.cli.main import (
+from tijeras.cli.common import (
     CacheOption,
     CheckpointOption,
     DeviceOption,
@@ -123,7 +123,7 @@ def _eval(
     quiet: bool,
 ) -> None:
     from tijeras.evaluate.dataset import open_dataset
-    from tijeras.model.registry import get_spec
+    from tijeras.catalog import get_spec
 
     spec = get_spec(model_name)
     samples = open_dataset(data, images)[:limit]
@@ -276,13 +276,15 @@ def _train(
     quiet: bool,
 ) -> None:
     from tijeras.errors import TijerasError
-    from tijeras.model.registry import get_spec
+    from tijeras.catalog import get_spec
 
     spec = get_spec(model_name)
     train_samples, val_samples = _train_val_samples(data, val, images, val_fraction, config.seed)
     typer.echo(f"{len(train_samples)} training objects, {len(val_samples)} validation objects")
     model = model_builder(spec.name, checkpoint, device, "float32", cache)()
-    if not (hasattr(model, "prompt_encoder") and hasattr(model, "mask_decoder")):
+    from tijeras.contract import Trainable
+
+    if not isinstance(model, Trainable) or model.input_spec.resize != "longest_side":
         raise TijerasError(f"{spec.name}: training supports the SAM and MobileSAM models")
     from tijeras.train.loop import Trainer
 

@@ -14,27 +14,25 @@ masks folder) is written under a temporary name and renamed when complete, so an
 counts as done exactly when all its outputs exist; a folder run skips done images (unless
 ``--force``), reports unreadable ones as ``skipped NAME: reason`` and carries on.
 
-The generator options default to the generator's own defaults, read from its signature in
-the source (:func:`generator_defaults`) so that ``tijeras --help`` does not import torch.
+The generator options default to the model family's own (SAM's or SAM 2's), from the torch-free
+options record :class:`~tijeras.automatic.options.EverythingOptions`.
 """
 
 from __future__ import annotations
 
-import ast
-import importlib.util
 import inspect
 import json
-import os
-import shutil
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from tijeras.cli.main import (
+from tijeras.cli import geo as geo_cli
+from tijeras.cli import scale as scale_cli
+from tijeras.cli import text as text_cli
+from tijeras.cli.common import (
     CacheOption,
     CheckpointOption,
     DeviceOption,
@@ -45,13 +43,18 @@ from tijeras.cli.main import (
     _user_errors,
     app,
 )
+from tijeras.automatic.options import FIELDS, SAM2_EVERYTHING, SAM_EVERYTHING
 from tijeras.defaults import DEFAULT_MODEL
+from tijeras.scale.files import atomic_dir as _atomic_dir
+from tijeras.scale.files import atomic_file as _atomic
+from tijeras.scale.sources import IMAGE_SUFFIXES, output_stems
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from tijeras.automatic.options import EverythingOptions
+
 FORMATS = ("coco", "png", "overlay", "yolo", "polygons")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 LARGE_SIDE = 4096
 """Long side in pixels above which a note suggests ``--tile``."""
 DEFAULT_TILE_OVERLAP = 256
@@ -59,52 +62,26 @@ OVERLAY_BUDGET = 256 * 2**20
 """Bytes of decoded masks drawn at once by the overlay (more masks are drawn in chunks)."""
 
 
-# ----------------------------------------------------------------------------- defaults
+# ----------------------------------------------------------------------------- options
 
 
-def generator_defaults() -> dict[str, Any]:
-    """Defaults of ``SamAutomaticMaskGenerator.__init__``, read from its source with ``ast``.
-
-    Equal to ``inspect.signature(SamAutomaticMaskGenerator).parameters[...].default`` (a test
-    checks it), without importing the generator module and with it torch, which would add
-    seconds to every ``tijeras`` command.
-    """
-    spec = importlib.util.find_spec("tijeras.automatic.generator")
-    if spec is None or spec.origin is None:  # pragma: no cover - broken install
-        raise RuntimeError("tijeras.automatic.generator not found")
-    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name == "SamAutomaticMaskGenerator":
-            for item in node.body:
-                if isinstance(item, ast.FunctionDef) and item.name == "__init__":
-                    args = item.args.args[len(item.args.args) - len(item.args.defaults) :]
-                    return {
-                        arg.arg: _constant(default)
-                        for arg, default in zip(args, item.args.defaults)
-                    }
-    raise RuntimeError("SamAutomaticMaskGenerator.__init__ not found")  # pragma: no cover
+def _option(name: str) -> Any:
+    """The flag of one everything-mode option, from the options record: its help and the
+    defaults of the SAM and SAM 2 families (None on the command line: the model's). Its bounds
+    are checked by the record, so a bad value is one ``error:`` line naming the flag."""
+    spec = FIELDS[name]
+    sam, sam2 = getattr(SAM_EVERYTHING, name), getattr(SAM2_EVERYTHING, name)
+    default = f"{sam:g}" if sam == sam2 else f"SAM {sam:g}, SAM 2 {sam2:g}"
+    return typer.Option(
+        help=f"{spec.metadata['help']} (default: the model's: {default})", show_default=False
+    )
 
 
-def _constant(node: ast.expr) -> Any:
-    """Value of a constant expression: literals, unary minus and + - * / of constants."""
-    if isinstance(node, ast.Constant):
-        return node.value
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        return -_constant(node.operand)
-    if isinstance(node, ast.BinOp):
-        left, right = _constant(node.left), _constant(node.right)
-        ops: dict[type, Callable[[Any, Any], Any]] = {
-            ast.Add: lambda a, b: a + b,
-            ast.Sub: lambda a, b: a - b,
-            ast.Mult: lambda a, b: a * b,
-            ast.Div: lambda a, b: a / b,
-        }
-        if type(node.op) in ops:
-            return ops[type(node.op)](left, right)
-    raise ValueError(f"not a constant default: {ast.unparse(node)}")
-
-
-_D = generator_defaults()
+def _flag(message: str) -> str:
+    """An options error with field names written as the flags that set them."""
+    for name in FIELDS:
+        message = message.replace(name, "--" + name.replace("_", "-"))
+    return message
 
 
 # ----------------------------------------------------------------------------- command
@@ -112,6 +89,7 @@ _D = generator_defaults()
 
 @app.command()
 def everything(
+    ctx: typer.Context,
     source: Annotated[
         str,
         typer.Argument(
@@ -132,40 +110,17 @@ def everything(
             help=f"Comma-separated outputs among {', '.join(FORMATS)}.",
         ),
     ] = "coco,overlay",
-    points_per_side: Annotated[
-        int, typer.Option(min=1, help="Grid points per side (points_per_side^2 prompts).")
-    ] = _D["points_per_side"],
-    points_per_batch: Annotated[int, typer.Option(min=1, help="Prompts decoded together.")] = _D[
-        "points_per_batch"
-    ],
-    pred_iou_thresh: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Keep masks with predicted IoU above this.")
-    ] = _D["pred_iou_thresh"],
-    stability_score_thresh: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Keep masks with stability at least this.")
-    ] = _D["stability_score_thresh"],
-    stability_score_offset: Annotated[
-        float, typer.Option(help="Logit offset of the stability score.")
-    ] = _D["stability_score_offset"],
-    box_nms_thresh: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Box IoU for removing duplicates.")
-    ] = _D["box_nms_thresh"],
-    crop_n_layers: Annotated[
-        int, typer.Option(min=0, help="Extra layers of crops (layer i has 4^i crops).")
-    ] = _D["crop_n_layers"],
-    crop_nms_thresh: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Box IoU for duplicates between crops.")
-    ] = _D["crop_nms_thresh"],
-    crop_overlap_ratio: Annotated[
-        float,
-        typer.Option(help="Overlap of neighbouring crops, a fraction in [0, 1)."),
-    ] = _D["crop_overlap_ratio"],
-    crop_n_points_downscale_factor: Annotated[
-        int, typer.Option(min=1, help="Points per side divided by this at each crop layer.")
-    ] = _D["crop_n_points_downscale_factor"],
-    min_mask_region_area: Annotated[
-        int, typer.Option(min=0, help="Fill holes and remove islands smaller than this (px).")
-    ] = _D["min_mask_region_area"],
+    points_per_side: Annotated[Optional[int], _option("points_per_side")] = None,
+    points_per_batch: Annotated[Optional[int], _option("points_per_batch")] = None,
+    pred_iou_thresh: Annotated[Optional[float], _option("pred_iou_thresh")] = None,
+    stability_score_thresh: Annotated[Optional[float], _option("stability_score_thresh")] = None,
+    stability_score_offset: Annotated[Optional[float], _option("stability_score_offset")] = None,
+    box_nms_thresh: Annotated[Optional[float], _option("box_nms_thresh")] = None,
+    crop_n_layers: Annotated[Optional[int], _option("crop_n_layers")] = None,
+    crop_nms_thresh: Annotated[Optional[float], _option("crop_nms_thresh")] = None,
+    crop_overlap_ratio: Annotated[Optional[float], _option("crop_overlap_ratio")] = None,
+    crop_n_points_downscale_factor: Annotated[Optional[int], _option("crop_n_points_downscale_factor")] = None,
+    min_mask_region_area: Annotated[Optional[int], _option("min_mask_region_area")] = None,
     tile: Annotated[
         Optional[int],
         typer.Option(
@@ -195,10 +150,23 @@ def everything(
     device: DeviceOption = "cpu",
     dtype: DTypeOption = DType.float32,
     cache: CacheOption = None,
+    text: text_cli.TextOption = None,
+    text_threshold: text_cli.ThresholdOption = text_cli.DEFAULT_THRESHOLD,
+    bands: geo_cli.BandsOption = None,
+    stretch: geo_cli.StretchOption = None,
+    simplify: geo_cli.SimplifyOption = None,
+    coverage: geo_cli.CoverageOption = False,
+    coverage_gap: geo_cli.CoverageGapOption = None,
+    ray: scale_cli.RayOption = None,
+    workers: scale_cli.WorkersOption = 1,
+    gpus_per_worker: scale_cli.GpusPerWorkerOption = 0.0,
+    cpus_per_worker: scale_cli.CpusPerWorkerOption = 1,
 ) -> None:
     """Find every object in an image (or every image of a folder) and write the masks.
 
     Resumable over a folder: done images are skipped, unreadable ones reported and skipped.
+    With --text (repeatable) every instance of each phrase is labelled instead (SAM 3), one
+    category per phrase.
 
     Exit code 0 when any image succeeded, 1 when every image failed, 2 on a usage error.
     """
@@ -215,6 +183,18 @@ def everything(
         "crop_n_points_downscale_factor": crop_n_points_downscale_factor,
         "min_mask_region_area": min_mask_region_area,
     }
+    geo_flags = {"--bands": bands, "--stretch": stretch, "--simplify": simplify,
+                 "--coverage": coverage, "--coverage-gap": coverage_gap}
+    if geo_cli.wants_geo_everything(out, geo_flags):  # a raster in, a vector layer out
+        with _user_errors():
+            geo_cli.everything_geo(source, out, options, tile, tile_overlap, bands, stretch,
+                                   simplify, coverage, coverage_gap,
+                                   (model, checkpoint, device, dtype.value, cache))
+        return
+    concept = None
+    if text:
+        text_cli.check_everything_flags(options, tile)
+        model, concept = text_cli.concept_model(ctx, model), (tuple(text), text_threshold)
     with _user_errors():
         code = _everything(
             source,
@@ -230,6 +210,8 @@ def everything(
             device,
             dtype.value,
             cache,
+            concept=concept,
+            scale=scale_cli.ray_request(ray, workers, gpus_per_worker, cpus_per_worker),
         )
     if code:
         raise typer.Exit(code)
@@ -249,18 +231,22 @@ def _everything(
     device: str,
     dtype: str,
     cache: Path | None,
+    concept: tuple[tuple[str, ...], float] | None = None,
+    scale: scale_cli.RayRequest | None = None,
 ) -> int:
     # Everything cheap is checked before the model is loaded.
+    from tijeras.catalog import get_spec
+
     formats = _parse_formats(formats_text)
-    if not 0.0 <= options["crop_overlap_ratio"] < 1.0:
-        _fail(f"--crop-overlap-ratio must be in [0, 1), got {options['crop_overlap_ratio']}")
-    layers, factor = options["crop_n_layers"], options["crop_n_points_downscale_factor"]
-    if int(options["points_per_side"] / factor**layers) < 1:
-        _fail(
-            f"--points-per-side {options['points_per_side']} leaves no points on crop layer "
-            f"{layers} with --crop-n-points-downscale-factor {factor}"
-        )
+    spec = get_spec(model_name)
+    try:
+        chosen = spec.everything.replace(**options)
+    except ValueError as exc:
+        _fail(_flag(str(exc)))
     overlap = _tile_overlap(tile, tile_overlap)
+    if scale is not None:  # --ray: a Ray cluster labels the source (tijeras.cli.scale)
+        return scale.run(source, out, formats_text, model_name, chosen, tile, overlap, force,
+                         checkpoint, device, dtype, cache, concept)
     root = Path(source)
     if not root.exists():
         _fail(f"input not found: {source}")
@@ -276,7 +262,10 @@ def _everything(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         _fail(f"cannot create --out folder {str(out)!r}: {exc.strerror or exc}")
-    load = _model_loader(model_name, checkpoint, device, dtype, cache, options)
+    if concept is not None:  # --text: phrases, threshold
+        load = text_cli.concept_loader(*concept, model_name, checkpoint, device, dtype, cache)
+    else:
+        load = _model_loader(model_name, checkpoint, device, dtype, cache, chosen)
 
     from tqdm import tqdm
 
@@ -427,13 +416,7 @@ def _list_images(folder: Path) -> list[Path]:
 
 def _output_names(images: Sequence[Path]) -> dict[Path, str]:
     """``NAME`` of every image: its stem, or ``stem_ext`` when two images share a stem."""
-    stems: dict[str, int] = {}
-    for path in images:
-        stems[path.stem] = stems.get(path.stem, 0) + 1
-    return {
-        path: path.stem if stems[path.stem] == 1 else f"{path.stem}_{path.suffix[1:].lower()}"
-        for path in images
-    }
+    return dict(zip(images, output_stems([path.name for path in images])))
 
 
 def _targets(out: Path, name: str, formats: Sequence[str]) -> list[tuple[str, Path]]:
@@ -458,11 +441,11 @@ def _model_loader(
     device: str,
     dtype: str,
     cache: Path | None,
-    options: dict[str, Any],
+    options: EverythingOptions,
 ) -> Callable[[], Any]:
     """Check the model, weights and device now; return a function building the generator
     (once, on first use: a run where every image is already done loads nothing)."""
-    from tijeras.cli.main import model_builder
+    from tijeras.cli.common import model_builder
 
     if checkpoint is not None and not checkpoint.is_file():
         _fail(f"--checkpoint {str(checkpoint)!r}: no such file")
@@ -471,9 +454,7 @@ def _model_loader(
 
     def load() -> Any:
         if not built:
-            from tijeras.automatic import mask_generator_for
-
-            built.append(mask_generator_for(build(), output_mode="coco_rle", **options))
+            built.append(build().mask_generator(options, output_mode="coco_rle"))
         return built[0]
 
     return load
@@ -513,8 +494,9 @@ def _process(
     bar: Any,
 ) -> dict[str, Any] | None:
     """Segment one image and write its outputs; returns its COCO dataset when written."""
-    import torch
     from tqdm import tqdm
+
+    from tijeras.scale.labelling import generate_records
 
     batches = tqdm(
         desc=name, unit="batch", leave=False, disable=None, file=sys.stderr, dynamic_ncols=True
@@ -525,29 +507,16 @@ def _process(
         batches.n = done
         batches.refresh()
 
-    try:
-        if tile is not None:
-            from tijeras.automatic.tiling import generate_tiled
-
-            records = generate_tiled(
-                generator, rgb, tile_size=tile, overlap=overlap, progress=progress
-            )
-        else:
-            generator.progress = progress
-            try:
-                records = generator.generate(rgb)
-            finally:
-                generator.progress = None
-    except torch.OutOfMemoryError as exc:
-        from tijeras.errors import TijerasError
-
-        raise TijerasError(
-            f"out of memory on {device}: try --device cpu, --tile 1024 or a smaller "
-            "--points-per-batch"
-        ) from exc
+    try:  # the step a --ray run takes per image too (tijeras.scale.labelling)
+        records = generate_records(
+            generator, rgb, tile=tile, overlap=overlap, device=device, progress=progress
+        )
     finally:
         batches.close()
-    return _write_outputs(rgb, records, path, name, image_id, out, formats, tolerance, bar)
+    categories = getattr(generator, "categories", None)  # --text: the phrases
+    return _write_outputs(
+        rgb, records, path, name, image_id, out, formats, tolerance, bar, categories
+    )
 
 
 def _write_outputs(
@@ -560,6 +529,7 @@ def _write_outputs(
     formats: Sequence[str],
     tolerance: float,
     bar: Any,
+    categories: Sequence[str] | None = None,
 ) -> dict[str, Any] | None:
     from tijeras.io import coco_dataset, save_image, save_mask_png, write_yolo
     from tijeras.io.rle import decode_coco_rle
@@ -570,7 +540,12 @@ def _write_outputs(
     written = []
     for kind, target in _targets(out, name, formats):
         if kind == "coco":
-            dataset = coco_dataset(records, image_id, path.name, height, width)
+            if categories is None:
+                dataset = coco_dataset(records, image_id, path.name, height, width)
+            else:
+                dataset = text_cli.coco_document(
+                    records, image_id, path.name, height, width, categories
+                )
             _write_json(dataset, target)
         elif kind == "overlay":
             with _atomic(target) as temp:
@@ -582,7 +557,10 @@ def _write_outputs(
                     mask = decode_coco_rle(record["segmentation"])
                     save_mask_png(mask, temp / f"{index:0{digits}d}.png")
         elif kind == "yolo":
-            lines = yolo_segmentation_lines(records, height, width, tolerance=tolerance)
+            if categories is None:
+                lines = yolo_segmentation_lines(records, height, width, tolerance=tolerance)
+            else:
+                lines = text_cli.yolo_lines(records, height, width, tolerance, categories)
             with _atomic(target) as temp:
                 write_yolo(lines, temp)
         elif kind == "polygons":
@@ -635,6 +613,7 @@ def _polygons(
                 "stability_score": record["stability_score"],
                 "area": record["area"],
                 "bbox": record["bbox"],
+                **({"category": record["category"]} if "category" in record else {}),
                 "polygons": [
                     {
                         "exterior": polygon.exterior.tolist(),
@@ -655,36 +634,6 @@ def _polygons(
 
 
 # ----------------------------------------------------------------------------- files
-
-
-@contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """Yield a hidden temporary path beside ``path`` (same suffix); rename it onto ``path``
-    when the block succeeds, delete it when it fails."""
-    temp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    try:
-        yield temp
-        os.replace(temp, path)
-    finally:
-        if temp.exists():
-            temp.unlink()
-
-
-@contextmanager
-def _atomic_dir(path: Path) -> Iterator[Path]:
-    """Like :func:`_atomic` for a folder: filled under a hidden name, then swapped in."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    if temp.exists():
-        shutil.rmtree(temp)
-    temp.mkdir(parents=True)
-    try:
-        yield temp
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(temp, path)
-    finally:
-        if temp.exists():
-            shutil.rmtree(temp, ignore_errors=True)
 
 
 def _write_json(document: Any, path: Path) -> None:

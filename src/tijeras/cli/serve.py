@@ -1,19 +1,27 @@
-"""``tijeras serve``: the web app on this machine (see :mod:`tijeras.server`)."""
+"""``tijeras serve``: the web app on this machine (see :mod:`tijeras.server`).
+
+The address is taken (the socket bound) before the model loads, so a port in use is one
+``error:`` line at once rather than a message from the web server after the wait; the bound
+socket is then handed to uvicorn.
+"""
 
 from __future__ import annotations
 
+import errno
+import socket
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from tijeras.cli.main import (
+from tijeras.cli.common import (
     CacheOption,
     CheckpointOption,
     DeviceOption,
     DType,
     DTypeOption,
     _check_device,
+    _fail,
     _user_errors,
     app,
 )
@@ -25,7 +33,7 @@ def serve(
     host: Annotated[
         str, typer.Option("--host", help="Address to bind (127.0.0.1: this machine only).")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    port: Annotated[int, typer.Option("--port", help="TCP port (0: any free port).")] = 8000,
     model: Annotated[
         str, typer.Option("--model", "-m", help="Model name or alias (see `tijeras models`).")
     ] = DEFAULT_MODEL,
@@ -44,6 +52,15 @@ def serve(
         Optional[Path],
         typer.Option("--samples", metavar="DIR", help="Folder of sample images for the page."),
     ] = None,
+    folder: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--folder",
+            metavar="DIR",
+            help="Label the images of this folder one after another (next/previous on the "
+            "page); the COCO file of the folder is written into it when you ask.",
+        ),
+    ] = None,
     max_upload_mb: Annotated[
         float, typer.Option("--max-upload-mb", help="Largest accepted upload.")
     ] = 50.0,
@@ -54,9 +71,7 @@ def serve(
     """Serve the web app: upload, hover, click, box, multimask, everything, cut-outs."""
     import logging
 
-    import uvicorn
-
-    from tijeras.model.registry import get_spec
+    from tijeras.catalog import get_spec
     from tijeras.server.app import create_app
     from tijeras.server.backend import load_configured_backend
     from tijeras.server.settings import ServerSettings
@@ -64,9 +79,13 @@ def serve(
     with _user_errors():
         get_spec(model)
     _check_device(device)
-    if samples is not None and not samples.is_dir():
-        typer.echo(f"error: --samples {samples}: not a folder", err=True)
-        raise typer.Exit(2)
+    for flag, path in (("--samples", samples), ("--folder", folder)):
+        if path is not None and not path.is_dir():
+            _fail(f"{flag} {path}: not a folder")
+    if not 0 <= port <= 65535:
+        _fail(f"--port {port}: a port is a number from 0 to 65535")
+    if max_images < 1:
+        _fail(f"--max-images {max_images}: at least one image must fit")
     settings = ServerSettings(
         model=model,
         checkpoint=None if checkpoint is None else str(checkpoint),
@@ -75,14 +94,61 @@ def serve(
         download=download,
         cache=None if cache is None else str(cache),
         samples=None if samples is None else str(samples),
+        folder=None if folder is None else str(folder),
         max_upload_mb=max_upload_mb,
         max_images=max_images,
     )
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
-    with _user_errors():
-        # Load the model before the server starts, so a bad checkpoint is one `error:` line
-        # (inside the server's start-up it would be a traceback).
-        backend = load_configured_backend(settings)
-    typer.echo(f"tijeras: serving {backend.name}; open http://{host}:{port}/", err=True)
-    application = create_app(settings, backend=backend)
-    uvicorn.run(application, host=host, port=port, log_level="info", ws="auto")
+    listener = _listen(host, port)  # before the (slow) model load: a busy port fails now
+    try:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+        with _user_errors():
+            # Load the model before the server starts, so a bad checkpoint is one `error:`
+            # line (inside the server's start-up it would be a traceback).
+            backend = load_configured_backend(settings)
+        bound = listener.getsockname()[1]
+        typer.echo(f"tijeras: serving {backend.name}; open {_url(host, bound)}", err=True)
+        run_server(create_app(settings, backend=backend), listener)
+    finally:
+        listener.close()
+
+
+def _url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    if ":" in shown:
+        shown = "[::1]" if shown == "::" else f"[{shown}]"
+    return f"http://{shown}:{port}/"
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``, or one ``error:`` line naming what is wrong."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as err:
+        _fail(f"--host {host!r}: not an address of this machine ({err.strerror})")
+    listener = socket.socket(family, kind, proto)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(address)
+    except OSError as err:
+        listener.close()
+        if err.errno == errno.EADDRINUSE:
+            _fail(
+                f"port {port} on {host} is already in use (another tijeras or another "
+                f"program): stop it, or pass --port with a free port such as {port + 1}"
+            )
+        if err.errno == errno.EACCES:
+            _fail(f"port {port} on {host}: permission denied (ports below 1024 need root)")
+        if err.errno == errno.EADDRNOTAVAIL:
+            _fail(f"--host {host}: not an address of this machine")
+        _fail(f"cannot listen on {host} port {port}: {err.strerror or err}")
+    return listener
+
+
+def run_server(application: Any, listener: socket.socket) -> None:
+    """Serve ``application`` with uvicorn on the bound socket until interrupted."""
+    import uvicorn
+
+    config = uvicorn.Config(application, log_level="info", ws="auto")
+    uvicorn.Server(config).run(sockets=[listener])

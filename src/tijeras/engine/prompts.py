@@ -7,11 +7,15 @@ or the offending coordinate.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..errors import PromptError
+
+if TYPE_CHECKING:
+    from ..contract import InputSpec
 
 VALID_LABELS = (-1, 0, 1, 2, 3)
 
@@ -95,9 +99,14 @@ def validate_prompts(
     box: object,
     mask_input: object,
     original_size: tuple[int, int],
-    model: torch.nn.Module,
+    spec: InputSpec,
 ) -> Prompts:
-    """Check user prompts against an image of ``original_size`` (h, w) and batch them."""
+    """Check user prompts against an image of ``original_size`` (h, w) and batch them.
+
+    The one validation of points, labels, boxes and mask inputs: the drop-in predictors, the
+    server and the CLI all call it, so a point outside the image is refused the same way
+    everywhere.
+    """
     if point_coords is None and box is None and mask_input is None:
         raise PromptError("no prompt given: pass points, a box or a mask input")
     coords = labels = boxes = masks = None
@@ -118,7 +127,7 @@ def validate_prompts(
         flags.append(batched)
     if mask_input is not None:
         masks = _array(mask_input, "mask_input", np.float32)
-        expected = tuple(model.mask_input_size)
+        expected = tuple(spec.mask_input_size)
         if masks.ndim == 3:
             masks, batched = masks[None], False
         else:

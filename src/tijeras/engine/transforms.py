@@ -6,9 +6,14 @@ Resizing uses Pillow's bilinear filter (antialiased when shrinking), as SAM was 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from PIL import Image
+
+if TYPE_CHECKING:
+    from ..contract import InputSpec
 
 
 def input_size(h: int, w: int, long_side: int) -> tuple[int, int]:
@@ -23,19 +28,25 @@ def resize_image(image: np.ndarray, long_side: int) -> np.ndarray:
     return np.array(Image.fromarray(image).resize((w, h), Image.Resampling.BILINEAR))
 
 
-def resize_for(model: object, image: np.ndarray) -> np.ndarray:
-    """Resize an H x W x 3 uint8 image the way ``model`` expects its input.
+def resize_for(spec: InputSpec, image: np.ndarray) -> np.ndarray:
+    """Resize an H x W x 3 uint8 image the way a model's :class:`InputSpec` asks.
 
-    ``model.input_resize`` names the rule: ``"longest_side"`` (SAM, MobileSAM: the longest side
-    to ``model.image_size``, the rest padded later by ``model.preprocess``) or ``"square"``
-    (SAM 2: the whole image to ``model.image_size`` squared, as float values).
+    ``"longest_side"`` (SAM, MobileSAM: the longest side to ``image_size``, the rest padded
+    later by the model's ``preprocess``) or ``"square"`` (SAM 2: the whole image to
+    ``image_size`` squared, as float values).
     """
-    rule = getattr(model, "input_resize", "longest_side")
-    if rule == "longest_side":
-        return resize_image(image, model.image_size)
-    if rule == "square":
-        return resize_square(image, model.image_size)
-    raise ValueError(f"unknown input resize rule {rule!r}")
+    if spec.resize == "longest_side":
+        return resize_image(image, spec.image_size)
+    if spec.resize == "square":
+        return resize_square(image, spec.image_size)
+    raise ValueError(f"unknown input resize rule {spec.resize!r}")
+
+
+def resized_size(spec: InputSpec, h: int, w: int) -> tuple[int, int]:
+    """(h, w) of an h x w image after :func:`resize_for`."""
+    if spec.resize == "square":
+        return spec.image_size, spec.image_size
+    return input_size(h, w, spec.image_size)
 
 
 def resize_square(image: np.ndarray, size: int) -> np.ndarray:

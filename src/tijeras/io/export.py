@@ -1,4 +1,5 @@
-"""Turn masks into results: bounding boxes, mask PNGs, cut-outs, overlays and inpainting masks.
+"""Turn masks into results: bounding boxes, mask PNGs, cut-outs, overlays, inpainting masks,
+stickers and the photo with the object erased.
 
 A mask here is an H x W array whose non-zero (or ``True``) pixels belong to the object:
 ``bool``, 0/1 or 0/255 integers and floats are all accepted. Images are anything
@@ -21,12 +22,15 @@ from tijeras.io.image import ImageSource, PathLike, composite_over_background, l
 __all__ = [
     "OUTLINE_THICKNESS",
     "PALETTE",
+    "STICKER_SIZE",
     "cutout",
+    "erase_object",
     "inpaint_mask",
     "mask_to_box",
     "overlay",
     "save_image",
     "save_mask_png",
+    "sticker",
 ]
 
 RGB: TypeAlias = tuple[int, int, int]
@@ -191,6 +195,107 @@ def inpaint_mask(mask: np.ndarray, dilate: int = 0) -> np.ndarray:
     return cv2.dilate(pixels, _disc_kernel(radius))
 
 
+STICKER_SIZE = 512
+"""Side of a sticker in pixels: what messaging apps take (WhatsApp, Telegram, Signal)."""
+
+ERASE_WORK_PIXELS = 250_000
+"""Masks larger than this are filled at a reduced scale (bounding the time of a fill)."""
+
+
+def sticker(
+    image: ImageSource,
+    mask: np.ndarray,
+    size: int = STICKER_SIZE,
+    margin: int = 16,
+    outline: int = 0,
+) -> np.ndarray:
+    """The object as a square sticker: centred, scaled to fit, transparent around it.
+
+    Args:
+        image: H x W image, anything :func:`tijeras.io.image.load_image` accepts.
+        mask: H x W mask of the object, same size as the image.
+        size: Side of the square result in pixels (8..4096).
+        margin: Transparent pixels kept on every side (0 <= 2 * margin < size); the outline
+            is drawn inside the margin.
+        outline: Width in pixels of a white outline around the object (0: none), at most
+            ``margin``.
+
+    Returns:
+        size x size x 4 uint8 RGBA array. The object is resized with premultiplied alpha
+        (no colour from the background bleeds into its edges).
+
+    Raises:
+        ImageError: Sizes differ, the mask is empty, or an argument is out of range.
+    """
+    side = _int_in(size, "size", 8, 4096)
+    border = _int_in(margin, "margin", 0, (side - 1) // 2)
+    ring = _int_in(outline, "outline", 0, border)
+    piece = cutout(image, mask, crop=True)
+    room = side - 2 * border
+    height, width = piece.shape[:2]
+    scale = room / max(height, width)
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    resized = (
+        Image.fromarray(piece, "RGBA")
+        .convert("RGBa")
+        .resize((new_w, new_h), Image.Resampling.LANCZOS)
+    )
+    canvas = Image.new("RGBa", (side, side), (0, 0, 0, 0))
+    canvas.paste(resized, ((side - new_w) // 2, (side - new_h) // 2))
+    result = np.array(canvas.convert("RGBA"))
+    if ring:
+        _add_outline(result, ring)
+    return result
+
+
+def erase_object(
+    image: ImageSource, mask: np.ndarray, dilate: int = 8, radius: int = 3
+) -> np.ndarray:
+    """The image with the object's pixels filled from their surroundings (OpenCV's Telea
+    inpainting). A learned inpainting model fills large areas far better; this needs none.
+
+    Args:
+        image: H x W image, anything :func:`tijeras.io.image.load_image` accepts.
+        mask: H x W mask of the object, same size as the image.
+        dilate: The mask is grown by this many pixels first, so the object's soft edges and
+            shadow fringe are filled too (0..500).
+        radius: Neighbourhood, in pixels, each filled pixel is taken from (1..50).
+
+    Returns:
+        H x W x 3 uint8 RGB array; outside the grown mask it equals the input. Masks larger
+        than :data:`ERASE_WORK_PIXELS` are filled at a reduced scale, then scaled back and
+        pasted into the grown mask only.
+
+    Raises:
+        ImageError: Sizes differ or an argument is out of range.
+    """
+    rgb = load_image(image)
+    region = _as_mask(mask)
+    _check_same_size(rgb, region)
+    grown = inpaint_mask(region, _int_in(dilate, "dilate", 0, 500))
+    reach = _int_in(radius, "radius", 1, 50)
+    area = int(np.count_nonzero(grown))
+    if area == 0:
+        return rgb
+    scale = min(1.0, (ERASE_WORK_PIXELS / area) ** 0.5)
+    if scale >= 1.0:
+        return cv2.inpaint(rgb, grown, reach, cv2.INPAINT_TELEA)
+    height, width = region.shape
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    small_mask = cv2.resize(grown, size, interpolation=cv2.INTER_NEAREST)
+    small_mask = cv2.dilate(small_mask, np.ones((3, 3), np.uint8))  # cover the rounding
+    filled = cv2.resize(
+        cv2.inpaint(small, small_mask, max(1, round(reach * scale)), cv2.INPAINT_TELEA),
+        (width, height),
+        interpolation=cv2.INTER_CUBIC,
+    )
+    out = rgb.copy()
+    inside = grown > 0
+    out[inside] = filled[inside]
+    return out
+
+
 def save_image(array: np.ndarray, path: PathLike) -> None:
     """Write a uint8 image array, in the format named by the file suffix.
 
@@ -262,6 +367,15 @@ def _non_negative_int(value: Any, name: str) -> int:
     return int(value)
 
 
+def _int_in(value: Any, name: str, low: int, high: int) -> int:
+    """Return ``value`` as an int, raising an ImageError unless it lies in low..high."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ImageError(f"{name} must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise ImageError(f"{name} must be between {low} and {high}, got {value}")
+    return int(value)
+
+
 def _check_alpha(alpha: float) -> float:
     """Return the fill opacity, raising an ImageError unless it lies in 0..1."""
     if not 0.0 <= alpha <= 1.0:
@@ -319,6 +433,23 @@ def _draw_outline(canvas: np.ndarray, region: np.ndarray, colour: RGB) -> None:
     """Draw every contour of the mask (outer borders and holes) on the canvas, in place."""
     contours, _ = cv2.findContours(region.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
     cv2.drawContours(canvas, contours, -1, colour, thickness=OUTLINE_THICKNESS)
+
+
+def _add_outline(rgba: np.ndarray, width: int) -> None:
+    """Put a white band ``width`` pixels wide around the opaque part of an RGBA image, in
+    place (under the object: its own edge pixels stay as they are)."""
+    alpha = rgba[..., 3]
+    band = cv2.dilate(alpha, _disc_kernel(width))
+    under = band.astype(np.float32) / 255.0
+    over = alpha.astype(np.float32) / 255.0
+    total = over + under * (1.0 - over)
+    colour = (
+        rgba[..., :3].astype(np.float32) * over[..., None]
+        + 255.0 * (under * (1.0 - over))[..., None]
+    )
+    safe = np.where(total > 0, total, 1.0)[..., None]
+    rgba[..., :3] = np.rint(colour / safe).astype(np.uint8)
+    rgba[..., 3] = np.rint(total * 255.0).astype(np.uint8)
 
 
 def _disc_kernel(radius: int) -> np.ndarray:

@@ -113,6 +113,33 @@ def rle_area(rle: Mapping[str, Any]) -> int:
 
 # --- compressed COCO RLE -------------------------------------------------------------------
 
+PYCOCOTOOLS_LIST_LIMIT = 255
+"""Longest list some pycocotools functions take: ``mask.area`` of a list stores its length in a
+uint8 (pycocotools 2.0.11 with numpy 2 raises ``OverflowError`` above it)."""
+
+
+def coco_rle_areas(rles: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Foreground pixel counts of compressed COCO RLEs, for any number of them.
+
+    Args:
+        rles: dicts ``{"size": [H, W], "counts": str | bytes}``.
+
+    Returns:
+        One area per RLE, in order.
+    """
+    mask_api = _pycocotools_mask()
+    areas: list[int] = []
+    for start in range(0, len(rles), PYCOCOTOOLS_LIST_LIMIT):
+        chunk = [_with_bytes_counts(r) for r in rles[start : start + PYCOCOTOOLS_LIST_LIMIT]]
+        areas.extend(int(a) for a in mask_api.area(chunk))
+    return areas
+
+
+def _with_bytes_counts(rle: Mapping[str, Any]) -> dict[str, Any]:
+    counts = rle["counts"]
+    return {"size": rle["size"], "counts": counts.encode() if isinstance(counts, str) else counts}
+
+
 
 def coco_rle(masks: MaskBatch) -> list[dict[str, Any]]:
     """Encode a batch of masks as compressed COCO RLEs with pycocotools.

@@ -16,7 +16,8 @@ _EXPORTS = {
     "build_sam2": ".build",
     "SAM2ImagePredictor": ".predictor",
     "SAM2AutomaticMaskGenerator": ".generator",
-    "Sam2Model": ".model",
+    "Sam2Model": "..models.sam2.model",
+    "build_sam2_video_predictor": ".video_predictor",
 }
 
 

@@ -22,17 +22,24 @@ from fastapi.staticfiles import StaticFiles
 from .. import __version__
 from ..errors import ImageError, PromptError, TijerasError
 from .backend import Backend, load_configured_backend, weights_hint
+from .folder import Folder
 from .jobs import HeavyQueue
 from .routes import router
 from .settings import SAMPLE_SUFFIXES, ServerSettings
 from .store import ImageStore
+from .video import VideoModels, VideoStore
+from .geo import geo_available
+from .text import takes_text
 
 log = logging.getLogger("tijeras.server")
 STATIC = Path(str(resources.files("tijeras.server") / "static"))
 
 
-def create_app(settings: ServerSettings | None = None, backend: Backend | None = None) -> FastAPI:
-    """The application; ``backend`` skips model loading (tests, embedding in other apps)."""
+def create_app(
+    settings: ServerSettings | None = None, backend: Backend | None = None, video_model: Any = None
+) -> FastAPI:
+    """The application; ``backend`` skips model loading (tests, embedding in other apps), and
+    ``video_model`` (a SAM 2 model) that of the video tracker."""
     settings = settings or ServerSettings()
 
     @asynccontextmanager
@@ -43,6 +50,9 @@ def create_app(settings: ServerSettings | None = None, backend: Backend | None =
         import tijeras.automatic.generator  # noqa: F401
 
         app.state.queue = HeavyQueue()
+        app.state.video_models = VideoModels(
+            settings, video_model, app.state.backend.model, app.state.backend.name
+        )
         log.info("serving %s on %s", app.state.backend.name, settings.device)
         yield
         app.state.queue.close()
@@ -55,6 +65,8 @@ def create_app(settings: ServerSettings | None = None, backend: Backend | None =
     )
     app.state.settings = settings
     app.state.store = ImageStore(settings.max_images, settings.ttl_seconds, settings.max_masks)
+    app.state.folder = Folder(settings.folder) if settings.folder else None
+    app.state.videos = VideoStore(settings.max_videos, settings.ttl_seconds)
     _add_error_handlers(app)
     _add_pages(app, settings)
     app.include_router(router, prefix="/api")
@@ -66,7 +78,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         messages = []
         for error in exc.errors():
-            where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+            loc = list(error.get("loc", ()))
+            if loc and loc[0] in ("body", "query", "path", "header"):
+                loc = loc[1:]  # "dilate: ...", not "query.dilate: ..."
+            where = ".".join(str(p) for p in loc)
             text = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
             messages.append(f"{where}: {text}" if where else text)
         return JSONResponse({"detail": "; ".join(messages)}, status_code=422)
@@ -103,7 +118,9 @@ def _add_pages(app: FastAPI, settings: ServerSettings) -> None:
 
     @app.get("/api/info", tags=["server"])
     async def info(request: Request) -> dict[str, Any]:
-        """The active model, whether the classical fallback runs, and the upload limits."""
+        """The active model, whether the classical fallback runs, the upload limits, whether
+        the model takes text prompts (``text``) and whether GeoTIFFs open with their
+        georeference (``geo``: rasterio is installed)."""
         backend: Backend = request.app.state.backend
         return {
             "version": __version__,
@@ -118,6 +135,18 @@ def _add_pages(app: FastAPI, settings: ServerSettings) -> None:
             "max_upload_bytes": settings.max_upload_bytes,
             "max_pixels": settings.max_pixels,
             "samples": list(_samples(settings)),
+            "folder": None if app.state.folder is None else app.state.folder.path.name,
+            "max_images": settings.max_images,
+            "video": {
+                "model": app.state.video_models.name,
+                "max_upload_bytes": settings.max_video_bytes,
+                "max_frames": settings.max_video_frames,
+                "max_seconds": settings.max_video_seconds,
+                "max_pixels": settings.max_video_pixels,
+                "max_videos": settings.max_videos,
+            },
+            "text": takes_text(backend.model),
+            "geo": geo_available(),
         }
 
     @app.get("/api/samples/{name}", tags=["server"])

@@ -51,9 +51,9 @@ def load_backend(
     A checkpoint given explicitly must load: its errors are raised, not hidden by a fallback.
     """
     from ..api import load_model
-    from ..model.download import cached_checkpoint
-    from ..model.download import download as fetch
-    from ..model.registry import get_spec
+    from ..catalog import get_spec
+    from ..hub.download import cached_checkpoint
+    from ..hub.download import download as fetch
 
     spec = get_spec(name)
     if checkpoint is not None or spec.checkpoint is None:

@@ -55,7 +55,7 @@ async def serve(websocket: WebSocket, image_id: str) -> None:
     wake = asyncio.Event()
     reader = asyncio.create_task(_read(websocket, latest, wake))
     try:
-        await _answer(websocket, entry, app.state.backend, latest, wake, reader)
+        await _answer(websocket, entry, latest, wake, reader)
     finally:
         reader.cancel()
 
@@ -73,7 +73,6 @@ async def _read(websocket: WebSocket, latest: dict[str, Any], wake: asyncio.Even
 async def _answer(
     websocket: WebSocket,
     entry: Any,
-    backend: Any,
     latest: dict[str, Any],
     wake: asyncio.Event,
     reader: asyncio.Task,
@@ -95,7 +94,7 @@ async def _answer(
         try:
             # straight onto the decoding thread: no hop through the request thread pool
             answer = await asyncio.get_running_loop().run_in_executor(
-                service.DECODER, service.hover, entry, backend, x, y
+                service.DECODER, service.hover, entry, x, y
             )
         except TijerasError as err:
             await websocket.send_json({"seq": seq, "error": str(err)})

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import torch
+from ..contract import SegmentationModel
 
 log = logging.getLogger("tijeras.server")
 
@@ -57,29 +57,10 @@ class HeavyQueue:
                 log.exception("background job for %s failed", key)
 
 
-def _progress_modules(model: torch.nn.Module) -> list[torch.nn.Module]:
-    """The repeated blocks of the image encoder, whose completion marks encoding progress.
-
-    Every module listed in a ``blocks`` list (ViT, Hiera, and each stage of TinyViT), else the
-    longest module list of the encoder.
-    """
-    encoder = getattr(model, "image_encoder", model)
-    named = [
-        block
-        for name, module in encoder.named_modules()
-        if name.split(".")[-1] == "blocks" and isinstance(module, torch.nn.ModuleList)
-        for block in module
-    ]
-    if named:
-        return named
-    lists = [m for m in encoder.modules() if isinstance(m, torch.nn.ModuleList)]
-    return list(max(lists, key=len)) if lists else []
-
-
 @contextmanager
-def encoder_progress(model: torch.nn.Module, report: Callable[[float], Any]) -> Iterator[None]:
+def encoder_progress(model: SegmentationModel, report: Callable[[float], Any]) -> Iterator[None]:
     """Call ``report(fraction)`` as the image encoder's blocks finish (0 < fraction <= 1)."""
-    blocks = _progress_modules(model)
+    blocks = list(model.encoder_blocks())
     done = [0]
 
     def hook(*_: Any) -> None:

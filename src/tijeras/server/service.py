@@ -1,4 +1,4 @@
-"""What the endpoints do, apart from HTTP: encode, decode prompts, hover, everything, export.
+"""What the endpoints do, apart from HTTP: encode, decode prompts, hover, everything.
 
 Every function takes an :class:`~tijeras.server.store.ImageEntry` and the loaded
 :class:`~tijeras.server.backend.Backend`; none keeps state of its own, so requests for
@@ -7,8 +7,6 @@ different images (or the same image) can run in parallel threads.
 
 from __future__ import annotations
 
-import inspect
-import io
 import threading
 import time
 from collections.abc import Callable
@@ -16,15 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-import torch
-from PIL import Image
 
-from ..automatic import mask_generator_for
+from ..automatic.options import EverythingOptions
 from ..engine import transforms
 from ..engine.predictor import Predictor
+from ..engine.prompts import validate_prompts
 from ..errors import PromptError
-from ..io.export import cutout, inpaint_mask, mask_to_box
-from ..io.rle import coco_rle, decode_coco_rle
+from ..io.export import mask_to_box
+from ..io.rle import coco_rle
 from .backend import Backend
 from .jobs import encoder_progress
 from .store import ImageEntry, MaskEntry
@@ -58,7 +55,8 @@ def encode(entry: ImageEntry, backend: Backend) -> None:
             entry.progress = round(0.05 + 0.95 * fraction, 3)
 
         with encoder_progress(backend.model, report):
-            entry.embedding = predictor.set_image(entry.pixels)
+            predictor.set_image(entry.pixels)
+        entry.predictor = predictor
         entry.progress = 1.0
         entry.status = "ready"
         entry.encode_seconds = time.perf_counter() - started
@@ -69,12 +67,11 @@ def encode(entry: ImageEntry, backend: Backend) -> None:
         entry.encoded.set()
 
 
-def _predictor(entry: ImageEntry, backend: Backend) -> Predictor:
-    if entry.embedding is None:
+def _predictor(entry: ImageEntry) -> Predictor:
+    """The image's predictor (one per image, kept while the image is open)."""
+    if entry.predictor is None:
         raise PromptError(f"image {entry.id} is not encoded yet (status: {entry.status})")
-    predictor = Predictor(backend.model, cache_size=0, model_name=backend.name)
-    predictor.set_embedding(entry.embedding)
-    return predictor
+    return entry.predictor
 
 
 # ------------------------------------------------------------------------------- prompts
@@ -88,7 +85,7 @@ def segment(
     multimask: bool,
 ) -> list[tuple[str, MaskEntry]]:
     """Decode one prompt into full-size candidate masks, stored on the entry (best first)."""
-    predictor = _predictor(entry, backend)
+    predictor = _predictor(entry)
     mask_input = None
     if mask_input_id is not None:
         previous = entry.mask(mask_input_id)
@@ -111,7 +108,7 @@ def segment(
     stored = []
     for rank, index in enumerate(order):
         mask = result.masks[index]
-        entry_mask = _mask_entry(mask, rles[rank], float(result.scores[index]), "prompt")
+        entry_mask = mask_entry(mask, rles[rank], float(result.scores[index]), "prompt")
         entry_mask.low_res = result.low_res_logits[index][None].astype(np.float32)
         stored.append((entry.add_mask(entry_mask, _limit(entry)), entry_mask))
     return stored
@@ -121,7 +118,8 @@ def _limit(entry: ImageEntry) -> int:
     return entry.mask_limit
 
 
-def _mask_entry(mask: np.ndarray, rle: dict[str, Any], score: float, source: str) -> MaskEntry:
+def mask_entry(mask: np.ndarray, rle: dict[str, Any], score: float, source: str) -> MaskEntry:
+    """A stored mask made from an H x W bool array and its compressed RLE."""
     area = int(np.count_nonzero(mask))
     box = mask_to_box(mask)
     bbox = [0.0, 0.0, 0.0, 0.0] if box is None else _xywh(box)
@@ -141,44 +139,26 @@ def hover_size(entry: ImageEntry) -> tuple[int, int]:
     return transforms.input_size(h, w, HOVER_SIDE)
 
 
-@torch.inference_mode()
-def hover(entry: ImageEntry, backend: Backend, x: float, y: float) -> dict[str, Any]:
+def hover(entry: ImageEntry, x: float, y: float) -> dict[str, Any]:
     """The best mask for one foreground point, at hover size, as a compressed RLE."""
-    predictor = _predictor(entry, backend)
+    predictor = _predictor(entry)
     emb = predictor.embedding
-    point = np.array([[[x, y]]], dtype=np.float64)
-    from ..engine.prompts import validate_prompts
-
-    prompts = validate_prompts(point, np.array([[1]]), None, None, emb.original_size, backend.model)
-    coords, labels, _, _ = predictor._to_input_frame(prompts, emb)
-    size = hover_size(entry)
-
-    def best_mask() -> tuple[torch.Tensor, torch.Tensor, int]:
-        low_res, iou = predictor.decode(coords, labels, None, None, True, image_only=True)
-        best = int(torch.argmax(iou[0]))
-        logits = backend.model.postprocess_masks(
-            low_res[:, best : best + 1].float(), emb.input_size, size
-        )
-        return logits, iou, best
-
-    logits, iou, best = on_decoder(best_mask)
-    mask = (logits[0, 0] > backend.model.mask_threshold).numpy()
-    return {"rle": coco_rle(mask[None])[0], "score": float(iou[0, best])}
+    prompts = validate_prompts([[x, y]], [1], None, None, emb.original_size, predictor.spec)
+    batch = predictor.to_input_frame(prompts)
+    masks, scores = on_decoder(lambda: predictor.best_mask(batch, hover_size(entry)))
+    return {"rle": coco_rle(masks.cpu().numpy())[0], "score": float(scores[0])}
 
 
 # ----------------------------------------------------------------------------- everything
-def everything(entry: ImageEntry, backend: Backend, options: dict[str, Any]) -> None:
+def everything(entry: ImageEntry, backend: Backend, options: EverythingOptions) -> None:
     """Run everything mode (on the heavy queue) and store its masks on the entry."""
     state = entry.everything
     state.update(status="running", progress=0.0)
     try:
-        generator = mask_generator_for(backend.model, output_mode="coco_rle", **options)
-        if hasattr(generator, "progress"):
-            generator.progress = lambda done, total: state.update(progress=done / max(total, 1))
-        kwargs = {}
-        if "embedding" in inspect.signature(generator.generate).parameters:
-            kwargs["embedding"] = entry.embedding
-        records = generator.generate(entry.pixels, **kwargs)
+        generator = backend.model.mask_generator(options, output_mode="coco_rle")
+        generator.progress = lambda done, total: state.update(progress=done / max(total, 1))
+        predictor = _predictor(entry)
+        records = generator.generate(entry.pixels, embedding=predictor.embedding)
         masks = []
         for record in records:
             item = MaskEntry(
@@ -206,7 +186,7 @@ def _rle_bbox(rle: dict[str, Any]) -> list[float]:
     return [float(v) for v in mask_utils.toBbox({**rle, "counts": rle["counts"].encode()})]
 
 
-# -------------------------------------------------------------------------------- export
+# ------------------------------------------------------------------------------ answers
 def describe(mask_id: str, mask: MaskEntry) -> dict[str, Any]:
     """A mask as the API returns it."""
     return {
@@ -217,47 +197,3 @@ def describe(mask_id: str, mask: MaskEntry) -> dict[str, Any]:
         "source": mask.source,
         "rle": mask.rle,
     }
-
-
-def mask_array(mask: MaskEntry) -> np.ndarray:
-    return decode_coco_rle(mask.rle).astype(bool)
-
-
-def png_bytes(pixels: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(pixels).save(out, format="PNG")
-    return out.getvalue()
-
-
-def cutout_png(entry: ImageEntry, mask: MaskEntry) -> bytes:
-    return png_bytes(cutout(entry.pixels, mask_array(mask), crop=True))
-
-
-def mask_png(mask: MaskEntry) -> bytes:
-    return png_bytes(mask_array(mask).astype(np.uint8) * np.uint8(255))
-
-
-def inpaint_png(mask: MaskEntry, dilate: int) -> bytes:
-    return png_bytes(inpaint_mask(mask_array(mask), dilate))
-
-
-def coco_json(entry: ImageEntry, file_name: str) -> dict[str, Any]:
-    """COCO dataset of the kept objects, one category per distinct object name."""
-    from ..io.coco import coco_dataset
-
-    with entry.lock:
-        kept = [(o, entry.masks[o.mask_id]) for o in entry.objects if o.mask_id in entry.masks]
-    records = [
-        {"segmentation": m.rle, "area": m.area, "bbox": m.bbox, "predicted_iou": m.score}
-        for _, m in kept
-    ]
-    dataset = coco_dataset(records, 1, file_name, entry.height, entry.width)
-    names = list(dict.fromkeys(o.name for o, _ in kept))
-    ids = {name: index + 1 for index, name in enumerate(names)}
-    dataset["categories"] = [
-        {"id": i, "name": n, "supercategory": "object"} for n, i in ids.items()
-    ]
-    for annotation, (obj, _) in zip(dataset["annotations"], kept):
-        annotation["category_id"] = ids[obj.name]
-        annotation["name"] = obj.name
-    return dataset

@@ -1,8 +1,10 @@
 """The server's memory: uploaded images, their embeddings, predicted masks and kept objects.
 
 Nothing here touches the disk. Images are evicted least-recently-used first when more than
-``max_images`` are held, after ``ttl`` seconds without a request, and on delete. Ids are
-random 128-bit tokens, so an id cannot be guessed from another.
+``max_images`` are held, after ``ttl`` seconds without a request, and on delete. An image
+holding kept objects is never evicted to make room (its objects would be lost): when every
+image held has some, a new one is refused with :class:`StoreFullError` until the user closes
+one. Ids are random 128-bit tokens, so an id cannot be guessed from another.
 """
 
 from __future__ import annotations
@@ -16,9 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from ..types import ImageEmbedding
+from ..engine.predictor import Predictor
+from ..errors import TijerasError
 
 LOW_RES_KEPT = 48  # masks per image that keep their low-res logits for refinement
+
+
+class StoreFullError(TijerasError):
+    """Every image held has kept objects, and no more images may be held."""
 
 
 @dataclass
@@ -31,7 +38,10 @@ class MaskEntry:
         low_res: 1 x h x w logits to feed back as the next prompt's mask, when available.
         area: pixels in the mask.
         bbox: XYWH box of the mask.
-        source: ``"prompt"``, ``"everything"`` or ``"hover"``.
+        source: ``"prompt"``, ``"everything"``, ``"edited"`` (a brushed mask) or ``"kept"``
+            (restored with a folder image's objects).
+        pinned: once kept as an object, a mask is never evicted (an undone delete may keep it
+            again).
     """
 
     rle: dict[str, Any]
@@ -40,6 +50,7 @@ class MaskEntry:
     area: int
     bbox: list[float]
     source: str = "prompt"
+    pinned: bool = False
 
 
 @dataclass
@@ -56,20 +67,25 @@ class ImageEntry:
     """One uploaded image and everything derived from it.
 
     ``status`` goes ``queued`` -> ``encoding`` -> ``ready`` (or ``failed`` with ``error``).
-    ``lock`` guards ``masks`` and ``objects``; the embedding is written once by the encoder.
+    ``lock`` guards ``masks`` and ``objects``; ``predictor`` (holding the image's embedding and
+    the decoder's per-image part, shared by every prompt) is set once by the encoder.
+    ``folder_file`` names the file of ``tijeras serve --folder`` it was opened from, whose
+    objects outlive the entry. ``geo`` is set for a GeoTIFF: ``pixels`` is then its preview.
     """
 
     id: str
     pixels: np.ndarray
     name: str
+    folder_file: str | None = None
     status: str = "queued"
     progress: float = 0.0
     error: str | None = None
-    embedding: ImageEmbedding | None = None
+    predictor: Predictor | None = None
     masks: OrderedDict[str, MaskEntry] = field(default_factory=OrderedDict)
     objects: list[KeptObject] = field(default_factory=list)
     everything: dict[str, Any] = field(default_factory=lambda: {"status": "none"})
     encode_seconds: float = 0.0
+    geo: Any = None  # a GeoTIFF's georeference and bands (server/geo.py GeoImage), else None
     mask_limit: int = 256
     touched: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -88,12 +104,11 @@ class ImageEntry:
         mask_id = secrets.token_urlsafe(9)
         with self.lock:
             self.masks[mask_id] = entry
-            kept = {o.mask_id for o in self.objects}
             extra = len(self.masks) - limit
             for old in list(self.masks):
                 if extra <= 0:
                     break
-                if old not in kept and old != mask_id:
+                if not self.masks[old].pinned and old != mask_id:
                     del self.masks[old]
                     extra -= 1
             # low-res logits (256 KB each) are kept for the newest masks only: refining an
@@ -106,6 +121,12 @@ class ImageEntry:
     def mask(self, mask_id: str) -> MaskEntry | None:
         with self.lock:
             return self.masks.get(mask_id)
+
+    @property
+    def holds_work(self) -> bool:
+        """Whether evicting this entry would lose objects the user kept (a folder image's
+        objects are kept by the folder, so it may go)."""
+        return bool(self.objects) and self.folder_file is None
 
 
 class ImageStore:
@@ -124,16 +145,48 @@ class ImageStore:
         self._images: OrderedDict[str, ImageEntry] = OrderedDict()
         self._lock = threading.Lock()
 
-    def add(self, pixels: np.ndarray, name: str = "") -> ImageEntry:
+    def add(self, pixels: np.ndarray, name: str = "", folder_file: str | None = None) -> ImageEntry:
+        """Hold a new image, evicting the least recently used one without kept objects if
+        the store is full.
+
+        Raises:
+            StoreFullError: every image held has kept objects.
+        """
         entry = ImageEntry(
-            id=secrets.token_urlsafe(16), pixels=pixels, name=name, mask_limit=self.max_masks
+            id=secrets.token_urlsafe(16),
+            pixels=pixels,
+            name=name,
+            folder_file=folder_file,
+            mask_limit=self.max_masks,
         )
         with self._lock:
             self._expire()
+            self._make_room(self.max_images - 1)
             self._images[entry.id] = entry
-            while len(self._images) > self.max_images:
-                self._images.popitem(last=False)
         return entry
+
+    def check_room(self) -> None:
+        """Raise :class:`StoreFullError` now if a new image could not be held."""
+        with self._lock:
+            self._expire()
+            if len(self._images) >= self.max_images and all(
+                e.holds_work for e in self._images.values()
+            ):
+                raise self._full()
+
+    def _make_room(self, keep: int) -> None:
+        while len(self._images) > keep:
+            victim = next((k for k, e in self._images.items() if not e.holds_work), None)
+            if victim is None:
+                raise self._full()
+            del self._images[victim]
+
+    def _full(self) -> StoreFullError:
+        return StoreFullError(
+            f"{len(self._images)} images with kept objects are open, the most this server "
+            f"holds (--max-images {self.max_images}): download their objects and close one "
+            "of them first"
+        )
 
     def get(self, image_id: str) -> ImageEntry | None:
         with self._lock:
@@ -143,6 +196,12 @@ class ImageStore:
                 entry.touched = time.monotonic()
                 self._images.move_to_end(image_id)
             return entry
+
+    def find_folder_file(self, name: str) -> ImageEntry | None:
+        """The open entry of a ``--folder`` file, if one is held."""
+        with self._lock:
+            self._expire()
+            return next((e for e in self._images.values() if e.folder_file == name), None)
 
     def remove(self, image_id: str) -> bool:
         with self._lock:

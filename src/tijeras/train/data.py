@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +86,7 @@ def _resize_bool(mask: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
 def encoder_digest(model: torch.nn.Module) -> str:
     """A short digest of the image encoder's weights (embedding files are keyed by it)."""
     digest = hashlib.sha1()
-    for key, value in model.image_encoder.state_dict().items():
+    for key, value in model.image_encoder_module().state_dict().items():
         digest.update(key.encode())
         digest.update(value.detach().float().cpu().numpy().tobytes())
     return digest.hexdigest()[:16]
@@ -122,11 +122,10 @@ class EmbeddingStore:
         from ..engine.predictor import Predictor
 
         predictor = Predictor(self.model, cache_size=0, model_name="train")
-        resized = transforms.resize_for(self.model, image)
+        resized = transforms.resize_for(self.model.input_spec, image)
         tensor = transforms.image_to_tensor(resized, self.model.device)
         embedding = predictor.encode(tensor, (image.shape[0], image.shape[1]))
-        embedding.features = embedding.features.float()
-        save_embedding(embedding, self.path_for(image_path))
+        save_embedding(embedding.to("cpu", torch.float32), self.path_for(image_path))
 
     def features(self, image_path: Path) -> torch.Tensor:
         """The 1 x C x h x w float32 embedding of an image (CPU)."""
@@ -141,9 +140,7 @@ class EmbeddingStore:
 
     def embedding_for(self, sample: ObjectSample) -> ImageEmbedding:
         """A fresh :class:`ImageEmbedding` for the predictor (no decoder state carried over)."""
-        emb = load_embedding(self.path_for(sample.image_path))
-        emb.model_name = "train"
-        return emb
+        return replace(load_embedding(self.path_for(sample.image_path)), model_name="train")
 
 
 def prepare_objects(
@@ -157,8 +154,8 @@ def prepare_objects(
     """Targets of every object, and the embedding files of every image (when ``store``)."""
     from tqdm import tqdm
 
-    square = model.image_size
-    low = model.mask_input_size[0]
+    square = model.input_spec.image_size
+    low = model.input_spec.mask_input_size[0]
     objects = []
     for sample in tqdm(samples, desc=desc, unit="obj", disable=not progress, leave=False):
         image, mask, ignore = sample.load()
@@ -176,7 +173,7 @@ def image_batch(objects: Sequence[TrainObject], model: torch.nn.Module) -> torch
 
     tensors = []
     for obj in objects:
-        resized = transforms.resize_for(model, load_image(obj.sample.image_path))
+        resized = transforms.resize_for(model.input_spec, load_image(obj.sample.image_path))
         x = transforms.image_to_tensor(resized, model.device)
         tensors.append(model.preprocess(x)[0])
     return torch.stack(tensors)

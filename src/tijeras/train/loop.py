@@ -23,7 +23,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..contract import Trainable
 from ..evaluate.dataset import ObjectSample
+from ..types import PromptBatch
 from . import prompts
 from .checkpoint import (
     load_training_state,
@@ -74,19 +76,19 @@ class WarmupSchedule:
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - self.warmup) / span)))
 
 
-def trainable_parameters(model: torch.nn.Module, config: TrainConfig) -> list[torch.nn.Parameter]:
+def trainable_parameters(model: Trainable, config: TrainConfig) -> list[torch.nn.Parameter]:
     """Freeze the image encoder; train the prompt encoder, the decoder and any LoRA adapters."""
     model.requires_grad_(False)
-    params = [*model.prompt_encoder.parameters(), *model.mask_decoder.parameters()]
+    params = list(model.decoder_parameters())
     for p in params:
         p.requires_grad_(True)
     if config.lora_rank > 0:
-        params += add_lora(model.image_encoder, config.lora_rank, config.lora_alpha)
+        params += add_lora(model.image_encoder_module(), config.lora_rank, config.lora_alpha)
     return params
 
 
 def decode(
-    model: torch.nn.Module,
+    model: Trainable,
     features: torch.Tensor,
     points: tuple[torch.Tensor, torch.Tensor] | None,
     boxes: torch.Tensor | None,
@@ -94,14 +96,14 @@ def decode(
     multimask: bool,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The plain (autograd) decoder: B x C x h x w features -> B x M x S x S logits, B x M IoU."""
-    sparse, dense = model.prompt_encoder(points=points, boxes=boxes, masks=mask_input)
-    return model.mask_decoder(
-        image_embeddings=features,
-        image_pe=model.prompt_encoder.get_dense_pe(),
-        sparse_prompt_embeddings=sparse,
-        dense_prompt_embeddings=dense,
-        multimask_output=multimask,
+    batch = PromptBatch(
+        points=None if points is None else points[0],
+        labels=None if points is None else points[1],
+        boxes=boxes,
+        masks=mask_input,
     )
+    decoded = model.decode_train(features, batch, multimask=multimask)
+    return decoded.low_res_logits, decoded.iou_scores
 
 
 def simulate(
@@ -118,7 +120,7 @@ def simulate(
         batch: ``gt``/``valid`` (B x S x S bool), ``box`` (B x 4), ``limits`` (B x 2: w, h).
     """
     gt, valid = batch["gt"], batch["valid"]
-    cell = model.image_size // gt.shape[-1]
+    cell = model.input_spec.image_size // gt.shape[-1]
     dev = features.device
     use_box = bool(torch.rand((1,), generator=generator, device=dev) < config.box_probability)
     boxes = prompts.noisy_boxes(batch["box"], batch["limits"], generator) if use_box else None
@@ -277,7 +279,7 @@ class Trainer:
         """B x C x h x w embeddings (from the files, or the encoder with its adapters)."""
         if self.store is None:
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.amp):
-                return self.model.image_encoder(image_batch(objects, self.model)).float()
+                return self.model.image_encoder_module()(image_batch(objects, self.model)).float()
         feats = [self.store.features(o.sample.image_path) for o in objects]
         return torch.cat(feats).to(self.device, non_blocking=True)
 

@@ -1,0 +1,1 @@
+"""``sam2.utils``: ``transforms``, ``amg`` and ``misc``."""

@@ -1,0 +1,5 @@
+"""``segment_anything.modeling.sam``: ``Sam``."""
+
+from tijeras.models.sam.model import Sam
+
+__all__ = ["Sam"]

@@ -1,0 +1,1 @@
+"""``segment_anything.utils``: ``transforms`` and ``amg``."""

@@ -1,0 +1,5 @@
+"""``python -m tijeras.mcp``: the MCP server over stdio."""
+
+from .server import main
+
+main()

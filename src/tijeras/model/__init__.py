@@ -1,1 +1,0 @@
-"""Model definitions, configurations, the registry and checkpoint loading."""

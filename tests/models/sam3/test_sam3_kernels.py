@@ -1,0 +1,89 @@
+"""SAM 3's inference rewrites, each held to the plain computation it replaces.
+
+- ``blocks.linear``: oneDNN's float32 product (with a fused GELU or ReLU) against ``F.linear``
+  in float64, within 1e-5 of the output's magnitude (the same as ``F.linear``'s own error);
+  autograd and other dtypes take ``F.linear``;
+- the pixel decoder split (neck levels convolved once per image, four 2 x 2 convolutions of the
+  coarse map per prompt) and the folded instance projection, against the plain modules:
+  within 1e-5 of the magnitude (float32 sums in another order).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tijeras.models.blocks.linear import Linear, linear, uses_onednn
+from tijeras.models.sam3.mask_head import MaskHead, upsampled_conv
+
+
+def _close(ours: torch.Tensor, ref: torch.Tensor, rel: float = 1e-5) -> None:
+    scale = ref.abs().max().item()
+    err = (ours.double() - ref.double()).abs().max().item()
+    assert err <= rel * scale, f"max diff {err:.3g} > {rel} x {scale:.3g}"
+
+
+@pytest.mark.parametrize("activation", ["none", "gelu", "relu"])
+@pytest.mark.parametrize("shape", [(7, 64), (2, 33, 64), (0, 64)])
+def test_linear_is_f_linear(activation, shape) -> None:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(*shape, generator=gen)
+    w = torch.randn(48, 64, generator=gen) / 8
+    b = torch.randn(48, generator=gen)
+    with torch.inference_mode():
+        ours = linear(x, w, b, activation)
+    ref = F.linear(x.double(), w.double(), b.double())
+    ref = {"none": ref, "gelu": F.gelu(ref), "relu": F.relu(ref)}[activation]
+    assert ours.shape == ref.shape and ours.dtype == torch.float32
+    if not ref.numel():
+        return
+    _close(ours, ref)
+    strided, half = x[..., ::2], w[:, :32]  # a strided input and weight, no bias
+    with torch.inference_mode():
+        _close(linear(strided, half), F.linear(strided.double(), half.double()))
+
+
+def test_linear_falls_back_where_onednn_does_not_apply() -> None:
+    layer = Linear(16, 8)
+    x = torch.randn(4, 16, requires_grad=True)
+    assert not uses_onednn(x, layer.weight)  # training: autograd through F.linear
+    layer(x).sum().backward()
+    assert x.grad is not None and layer.weight.grad is not None
+    with torch.inference_mode():
+        assert uses_onednn(x.detach(), layer.weight) == torch.backends.mkldnn.is_available()
+        half = layer.to(torch.bfloat16)
+        y = half(x.detach().to(torch.bfloat16))
+        assert y.dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="unknown activation 'tanh'"):
+        linear(x, layer.weight, None, "tanh")
+
+
+@pytest.mark.parametrize("size", [(5, 7), (8, 8), (1, 3)])
+def test_upsampled_conv_is_conv_of_nearest_upsampling(size) -> None:
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 6, *size, generator=gen)
+    w = torch.randn(5, 6, 3, 3, generator=gen)
+    ref = F.conv2d(F.interpolate(x.double(), scale_factor=2, mode="nearest"), w.double(), padding=1)
+    _close(upsampled_conv(x, w), ref)
+
+
+def test_split_pixel_decoder_and_folded_instance_head_equal_the_plain_head() -> None:
+    torch.manual_seed(2)
+    dim, grid = 32, (6, 5)
+    head = MaskHead(dim, heads=4, stages=2).eval()
+    with torch.no_grad():
+        for p in head.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    image = torch.randn(1, grid[0] * grid[1], dim)
+    finer = [torch.randn(1, dim, 4 * grid[0], 4 * grid[1]), torch.randn(1, dim, 12, 10)]
+    prompt, valid = torch.randn(1, 3, dim), torch.tensor([[True, True, False]])
+    queries = torch.randn(7, dim)
+    with torch.inference_mode():
+        plain = head.pixel_embedding(image, grid, finer, prompt, valid)
+        coarse = head.prompt_map(image, grid, prompt, valid)
+        split = head.pixel_decoder.forward_split(coarse, head.pixel_decoder.skip_convs(finer))
+        _close(split, plain)
+        embeddings = head.mask_predictor(queries)
+        ref = torch.einsum("qc,chw->qhw", embeddings, head.instance_seg_head(plain)[0])
+        _close(head.mask_logits(embeddings, split), ref)
