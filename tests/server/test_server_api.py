@@ -425,3 +425,29 @@ def test_openapi_documents_the_endpoints(api) -> None:
     page = c.get("/")
     assert page.status_code == 200 and "tijeras" in page.text
     assert c.get("/static/app.js").status_code == 200
+
+
+def test_info_says_what_precision_the_model_runs_in_and_why() -> None:
+    import torch
+    from fastapi.testclient import TestClient
+
+    from tijeras import load_model
+    from tijeras.hub.precision import choose_precision
+    from tijeras.server.app import create_app
+    from tijeras.server.backend import Backend
+    from tijeras.server.settings import ServerSettings
+
+    with client() as c:  # test-tiny in float32, as ServerSettings defaults
+        assert c.get("/api/info").json()["precision"] == {
+            "label": "float32", "reason": "--dtype float32"
+        }
+    mixed = load_model("test-tiny", dtype="auto")
+    backend = Backend(mixed, "test-tiny", "tiny random SAM for tests")
+    with TestClient(create_app(ServerSettings(dtype="auto"), backend=backend)) as c:
+        precision = c.get("/api/info").json()["precision"]
+    chosen = choose_precision("cpu")
+    expected = "float32" if chosen.encoder == torch.float32 else "bfloat16 encoder + float32 decoder"
+    assert precision == {"label": expected, "reason": f"--dtype auto: {chosen.reason}"}
+    classic = Backend(load_model("classic"), "classic", "classical backend")
+    with TestClient(create_app(ServerSettings(), backend=classic)) as c:
+        assert c.get("/api/info").json()["precision"] is None

@@ -6,11 +6,14 @@ and its objects (the image is uploaded again when a case deleted it)."""
 from __future__ import annotations
 
 import io
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from helpers.server import tiny_backend
+from helpers.video import present_model
 from helpers.web import free_port
 from hypothesis import HealthCheck, given, settings
 from PIL import Image
@@ -44,6 +47,20 @@ def _upload(session, url: str, name: str) -> str:
     return image_id
 
 
+def _video(session, url: str) -> str:
+    """A short clip, uploaded and prompted (the video routes' real id)."""
+    from helpers.video import square_clip
+
+    with tempfile.TemporaryDirectory() as folder:
+        data = square_clip(Path(folder) / "clip.mp4", frames=4)
+    answer = session.post(f"{url}/api/videos", data=data, headers={"X-Filename": "fuzz.mp4"})
+    assert answer.status_code == 201, answer.text
+    video_id = answer.json()["id"]
+    prompt = {"frame": 0, "object": 1, "points": [[25, 45]], "labels": [1]}
+    assert session.post(f"{url}/api/videos/{video_id}/prompts", json=prompt).status_code == 200
+    return video_id
+
+
 class Real:
     """Ids that exist on the server under test (made again when a case deleted them)."""
 
@@ -62,12 +79,16 @@ class Real:
         kept = s.post(
             f"{url}/api/images/{image_id}/objects", json={"mask_id": mask_id["id"], "name": "x"}
         )
+        video_id = self.ids.get("video_id", "")
         self.ids = {"image_id": image_id, "mask_id": mask_id["id"], "object_id": kept.json()["id"]}
+        self.ids["video_id"] = video_id or _video(s, url)
 
     def get(self) -> dict[str, str]:
         with self.lock:
             if self.session.get(f"{self.url}/api/images/{self.ids['image_id']}").status_code == 404:
                 self.refresh()
+            if self.session.get(f"{self.url}/api/videos/{self.ids['video_id']}").status_code == 404:
+                self.ids["video_id"] = _video(self.session, self.url)
             return dict(self.ids)
 
 
@@ -78,6 +99,7 @@ def live_server():
     app = create_app(
         ServerSettings(max_images=4, max_everything_prompts=64, max_upload_mb=1),
         backend=tiny_backend(),
+        video_model=present_model(),
     )
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
@@ -102,9 +124,10 @@ def test_no_request_is_answered_with_a_server_error(live_server: str, examples: 
     def map_path_parameters(context, path_parameters):
         if not path_parameters:
             return path_parameters
-        if len(str(path_parameters.get("image_id", ""))) % 2 == 0:
+        given = path_parameters.get("image_id", path_parameters.get("video_id", ""))
+        if len(str(given)) % 2 == 0:
             ids = real.get()
-            for key in ("image_id", "mask_id", "object_id"):
+            for key in ("image_id", "mask_id", "object_id", "video_id"):
                 if key in path_parameters:
                     path_parameters[key] = ids[key]
         return path_parameters

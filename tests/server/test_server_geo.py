@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import os
+import sys
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -47,9 +49,11 @@ def api(tiff: bytes):
 
 
 def _coords(geometry: dict) -> np.ndarray:
-    rings = geometry["coordinates"] if geometry["type"] == "Polygon" else [
-        ring for polygon in geometry["coordinates"] for ring in polygon
-    ]
+    rings = (
+        geometry["coordinates"]
+        if geometry["type"] == "Polygon"
+        else [ring for polygon in geometry["coordinates"] for ring in polygon]
+    )
     return np.array([xy for ring in rings for xy in ring])
 
 
@@ -91,8 +95,8 @@ def test_kept_objects_download_as_geojson_in_map_units(api) -> None:
     assert xy[:, 1].min() >= y0 - HEIGHT * 0.5 and xy[:, 1].max() <= y0
     # the mask's box, preview pixels -> map units through the downscale (1 m per preview pixel)
     bx, by, bw, bh = mask["bbox"]
-    assert xy[:, 0].min() == pytest.approx(x0 + bx) and xy[:, 0].max() == pytest.approx(x0 + bx + bw)
-    assert xy[:, 1].max() == pytest.approx(y0 - by) and xy[:, 1].min() == pytest.approx(y0 - by - bh)
+    extent = [xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max()]
+    assert extent == pytest.approx([x0 + bx, y0 - by - bh, x0 + bx + bw, y0 - by])
 
 
 def test_other_bands_are_shown_and_the_objects_stay(api) -> None:
@@ -168,9 +172,31 @@ def test_without_rasterio_a_geotiff_names_the_extra(api, tiff: bytes, monkeypatc
     assert "field.tif is a GeoTIFF" in detail and "pip install 'tijeras[geo]'" in detail
 
 
+_WRITES: list[str] | None = None
+
+
+def _audit(event: str, args: tuple) -> None:
+    if _WRITES is None:
+        return
+    if (
+        event == "open"
+        and len(args) > 1
+        and isinstance(args[1], str)
+        and set(args[1]) & set("wax+")
+    ):
+        _WRITES.append(os.fsdecode(args[0]))
+    elif event in ("os.mkdir", "tempfile.mkstemp", "tempfile.mkdtemp"):
+        _WRITES.append(f"{event} {args!r}")
+
+
+sys.addaudithook(_audit)
+
+
 def test_a_geotiff_visit_writes_no_file(tiff: bytes, tmp_path: Path, monkeypatch) -> None:
-    """GDAL reads the upload from memory (/vsimem): no file appears in the temporary, working
-    or cache folders (GDAL writes from C, so the folders are listed, not audited)."""
+    """GDAL reads the upload from memory (/vsimem): Python opens no file for writing, and no
+    file appears in the temporary, working or cache folders (GDAL writes from C, so the folders
+    are listed too)."""
+    global _WRITES
     temp, work = tmp_path / "tmp", tmp_path / "work"
     temp.mkdir()
     work.mkdir()
@@ -183,11 +209,42 @@ def test_a_geotiff_visit_writes_no_file(tiff: bytes, tmp_path: Path, monkeypatch
 
     with client(geo_preview_side=SIDE, cache=str(tmp_path / "cache")) as c:
         before = listing()
-        status = upload(c, tiff, "field.tif")
-        base = f"/api/images/{status['id']}"
-        mask = c.post(f"{base}/segment", json={"points": [[40, 40]], "labels": [1]}).json()
-        c.post(f"{base}/objects", json={"mask_id": mask["masks"][0]["id"], "name": "x"})
-        c.post(f"{base}/geo/view", json={"bands": [4, 3, 2]}).raise_for_status()
-        wait_ready(c, status["id"])
-        assert c.get(f"{base}/objects.geojson").status_code == 200
+        _WRITES = []
+        try:
+            status = upload(c, tiff, "field.tif")
+            base = f"/api/images/{status['id']}"
+            mask = c.post(f"{base}/segment", json={"points": [[40, 40]], "labels": [1]}).json()
+            c.post(f"{base}/objects", json={"mask_id": mask["masks"][0]["id"], "name": "x"})
+            c.post(f"{base}/geo/view", json={"bands": [4, 3, 2]}).raise_for_status()
+            wait_ready(c, status["id"])
+            assert c.get(f"{base}/preview.png").status_code == 200
+            assert c.get(f"{base}/objects.geojson").status_code == 200
+            writes = list(_WRITES)
+        finally:
+            _WRITES = None
         assert listing() == before
+        assert writes == []
+
+
+def test_a_large_raster_is_previewed_reduced_without_reading_it_whole(tmp_path: Path) -> None:
+    """10,000 x 7,500 pixels (75 MB as one band, 225 MB as RGB) become a 2048 x 1536 preview;
+    the Python heap never holds the raster at full size (GDAL reads it reduced)."""
+    rows, cols = np.mgrid[0:7500, 0:10000].astype(np.uint16)
+    band = ((rows // 50 + cols // 50) % 7 * 30).astype(np.uint8)
+    del rows, cols
+    big = write_geotiff(tmp_path / "big.tif", band, tiled=True, compress="deflate").read_bytes()
+    del band
+    with client() as c:
+        tracemalloc.start()
+        try:
+            answer = c.post("/api/images", content=big, headers={"X-Filename": "big.tif"})
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert answer.status_code == 201, answer.text
+        status = answer.json()
+        assert (status["width"], status["height"]) == (2048, 1536)
+        assert status["geo"]["scale"] == pytest.approx(10000 / 2048)
+        assert status["geo"]["raster_width"] == 10000 and status["geo"]["bands"] == [1]
+        assert peak < len(big) + 40_000_000, f"{peak / 1e6:.0f} MB traced"
+        wait_ready(c, status["id"])

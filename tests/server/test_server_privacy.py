@@ -141,6 +141,88 @@ def test_a_folder_visit_writes_only_the_coco_file_asked_for(
     }
 
 
+def _video_visit(c, data: bytes) -> None:
+    import time
+
+    answer = c.post("/api/videos", content=data, headers={"X-Filename": "clip.mp4"})
+    assert answer.status_code == 201, answer.text
+    base = f"/api/videos/{answer.json()['id']}"
+    assert c.get(f"{base}/frames/3.jpg").status_code == 200
+    prompt = {"frame": 0, "object": 1, "points": [[25, 45]], "labels": [1]}
+    assert c.post(f"{base}/prompts", json=prompt).status_code == 200
+    c.post(f"{base}/prompts", json={"frame": 2, "object": 2, "box": [60, 10, 120, 40]})
+    with c.websocket_connect(f"{base}/hover") as ws:
+        ws.send_text(json.dumps({"seq": 1, "frame": 4, "x": 60, "y": 40}))
+        assert ws.receive_json()["seq"] == 1
+    assert c.post(f"{base}/track", json={}).status_code == 202
+    deadline = time.monotonic() + 120
+    while c.get(f"{base}/track").json()["status"] != "done":
+        assert time.monotonic() < deadline, "tracking did not finish"
+        time.sleep(0.02)
+    c.post(f"{base}/prompts", json={**prompt, "frame": 5})
+    c.post(f"{base}/track", json={"reverse": True})
+    while c.get(f"{base}/track").json()["status"] != "done":
+        time.sleep(0.02)
+    assert c.get(f"{base}/frames/6/masks").status_code == 200
+    for path in ("overlay.mp4", "masks.json", "masks.zip"):
+        assert c.get(f"{base}/{path}").status_code == 200
+    assert c.delete(f"{base}/objects/2").status_code == 200
+    assert c.delete(base).status_code == 200
+
+
+def _ram_files(folder: Path) -> set[str]:
+    return {p.name for p in folder.glob("tijeras-*")} if folder.is_dir() else set()
+
+
+def test_a_video_visit_writes_only_to_memory(tmp_path: Path, monkeypatch) -> None:
+    """The video is decoded from memory; only OpenCV's MP4 encoder needs a path, given in the
+    RAM file system (``/dev/shm``, a tmpfs) and removed before the download is answered."""
+    global _RECORDING
+    from fastapi.testclient import TestClient
+    from helpers.server import tiny_backend
+    from helpers.video import present_model, square_clip
+
+    from tijeras.server.app import create_app
+    from tijeras.server.settings import ServerSettings
+    from tijeras.server.video import scratch_folder
+
+    import torch
+
+    data = square_clip(tmp_path / "clip.mp4")
+    model = present_model()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the tiny model: one thread is faster on a busy machine
+    temp, cache, work = tmp_path / "tmp", tmp_path / "cache", tmp_path / "work"
+    for folder in (temp, cache, work):
+        folder.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    monkeypatch.setenv("TIJERAS_CACHE", str(cache))
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    monkeypatch.chdir(work)
+    ram = Path(scratch_folder())
+    assert ram == Path("/dev/shm"), "this check needs a Linux RAM file system at /dev/shm"
+    mounts = Path("/proc/mounts").read_text().split("\n")
+    assert any(m.split()[1:3] == ["/dev/shm", "tmpfs"] for m in mounts if m.strip())
+    watched = [temp, cache, work, Path(tempfile.gettempdir())]
+    app = create_app(ServerSettings(cache=str(cache)), backend=tiny_backend(), video_model=model)
+    try:
+        with TestClient(app) as c:
+            before, ram_before = _listing(watched), _ram_files(ram)
+            _RECORDING = []
+            try:
+                _video_visit(c, data)
+                events = list(_RECORDING)
+            finally:
+                _RECORDING = None
+            after, ram_after = _listing(watched), _ram_files(ram)
+    finally:
+        torch.set_num_threads(threads)
+    assert after == before, f"files appeared: {sorted(after - before)}"
+    assert ram_after == ram_before, f"left in {ram}: {sorted(ram_after - ram_before)}"
+    paths = {path.strip("'") for _, path in events}  # mkdir and rename events hold a repr
+    assert paths and all(p == str(ram) or p.startswith(f"{ram}/tijeras-") for p in paths), events
+
+
 def test_the_audit_hook_sees_writes(tmp_path: Path) -> None:
     global _RECORDING
     _RECORDING = []

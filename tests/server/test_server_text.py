@@ -92,7 +92,9 @@ def test_the_route_answers_instances_keepable_by_the_phrase(text_api) -> None:
     assert first["source"] == "text" and len(first["box"]) == 4
     mask = c.get(f"/api/images/{image_id}/masks/{first['id']}").json()
     assert mask["rle"] == first["rle"]
-    kept = c.post(f"/api/images/{image_id}/objects", json={"mask_id": first["id"], "name": "red apple"})
+    kept = c.post(
+        f"/api/images/{image_id}/objects", json={"mask_id": first["id"], "name": "red apple"}
+    )
     assert kept.status_code == 201
     coco = c.get(f"/api/images/{image_id}/coco.json").json()
     assert [cat["name"] for cat in coco["categories"]] == ["red apple"]
@@ -121,7 +123,8 @@ def test_a_model_without_text_prompts_is_named() -> None:
 
     with client() as c:
         assert c.get("/api/info").json()["text"] is False
-        image_id = upload(c, data_path("sam_demo_images", "images", "groceries.jpg").read_bytes())["id"]
+        photo = data_path("sam_demo_images", "images", "groceries.jpg").read_bytes()
+        image_id = upload(c, photo)["id"]
         answer = c.post(f"/api/images/{image_id}/text", json={"text": "apple"})
         assert answer.status_code == 422
         assert "model test-tiny does not take text prompts" in answer.json()["detail"]

@@ -18,45 +18,34 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 from fastapi.testclient import TestClient
 from helpers.server import tiny_backend
+from helpers.video import SQUARE_SIZE, present_model, square_clip, square_frame
 from PIL import Image
 from pycocotools import mask as mask_utils
 
 from tijeras.server.app import create_app
 from tijeras.server.settings import ServerSettings
 
-FRAMES, H, W = 8, 96, 128
-
-
-def square_frame(i: int) -> np.ndarray:
-    """Frame ``i`` of the clip: a 30 x 30 bright square moving 8 pixels right per frame."""
-    frame = np.full((H, W, 3), 20, np.uint8)
-    frame[30:60, 10 + 8 * i : 40 + 8 * i] = 230
-    return frame
+FRAMES, (H, W) = 8, SQUARE_SIZE
 
 
 def make_clip(
     folder: Path, frames: int = FRAMES, fps: float = 10.0, name: str = "clip.mp4"
 ) -> bytes:
-    path = folder / name
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (W, H))
-    for i in range(frames):
-        writer.write(square_frame(i)[:, :, ::-1])
-    writer.release()
-    return path.read_bytes()
+    return square_clip(folder / name, frames, fps)
 
 
-def present_model():
-    """The tiny random SAM 2 with objects present (its object-score head shifted up)."""
-    from tijeras.api import load_model
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The tiny model on one thread: its operations are too small to share, and on a busy
+    machine every parallel region would wait for a second core (20 times slower here)."""
+    import torch
 
-    torch.manual_seed(0)
-    model = load_model("sam2-test-tiny")
-    with torch.no_grad():
-        model.sam_mask_decoder.pred_obj_score_head.layers[-1].bias += 1.0
-    return model
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
 
 
 @pytest.fixture(scope="module")
@@ -96,16 +85,17 @@ def decode(rle: dict) -> np.ndarray:
     return mask_utils.decode({**rle, "counts": rle["counts"].encode()}).astype(bool)
 
 
-def direct_masks(model, data: bytes, steps: list) -> dict:
-    """Per frame, per object: the masks of ``VideoTracker`` after ``steps``: prompts
-    ``(frame, obj, points, labels)`` and ``"track"`` (a forward propagation)."""
+def direct_masks(model, data: bytes, steps: list) -> list[dict]:
+    """What ``VideoTracker`` gives after each of ``steps``: prompts ``(frame, obj, points,
+    labels)`` and ``"track"`` (a forward propagation); per frame, per object, a mask."""
     from tijeras.models.sam2.video_config import tracking_config
     from tijeras.video.frames import VideoFile
     from tijeras.video.tracker import VideoTracker
 
     tracker = VideoTracker(model, tracking_config(model.config))
     state = tracker.init_state(VideoFile.from_bytes(data))
-    out = {}
+    out: dict = {}
+    after = []
     for step in steps:
         if step == "track":
             for result in tracker.propagate(state):
@@ -114,7 +104,8 @@ def direct_masks(model, data: bytes, steps: list) -> dict:
             frame, obj, points, labels = step
             result = tracker.add_points(state, frame, obj, points, labels)
             out[frame] = dict(zip(result.obj_ids, result.masks()))
-    return out
+        after.append(dict(out))
+    return after
 
 
 def test_upload_prompt_track_and_files(model, clip: bytes) -> None:
@@ -174,10 +165,17 @@ def test_upload_prompt_track_and_files(model, clip: bytes) -> None:
             'attachment; filename="my-clip-overlay.mp4"'
         )
         cap = cv2.VideoCapture(io.BytesIO(overlay.content), cv2.CAP_FFMPEG, [])
-        decoded = 0
-        while cap.read()[0]:
-            decoded += 1
-        assert decoded == FRAMES
+        drawn = []
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            drawn.append(bgr[:, :, ::-1].astype(int))
+        assert len(drawn) == FRAMES
+        covered = got_mask(c, base, 4, 1) | got_mask(c, base, 4, 2)
+        near = cv2.dilate(covered.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0  # outlines
+        change = np.abs(drawn[4] - square_frame(4)).sum(axis=2)
+        assert change[covered].mean() > 4 * change[~near].mean()  # drawn where masked only
 
         sav = json.loads(c.get(f"{base}/masks.json").content)
         assert sav["video_id"] == "my-clip" and sav["masklet_id"] == [1, 2]
@@ -203,9 +201,9 @@ def got_mask(c: TestClient, base: str, frame: int, obj: int) -> np.ndarray:
 def test_server_masks_equal_the_trackers_through_a_correction(model, clip: bytes) -> None:
     first = (0, 1, [[25, 45]], [1])
     correction = (4, 1, [[50, 45], [60, 40]], [1, 0])
-    tracked = direct_masks(model, clip, [first, "track"])
-    corrected = direct_masks(model, clip, [first, "track", correction])
-    retracked = direct_masks(model, clip, [first, "track", correction, "track"])
+    _, tracked, corrected, retracked = direct_masks(
+        model, clip, [first, "track", correction, "track"]
+    )
     with video_client(model) as c:
         vid = upload_video(c, clip).json()["id"]
         base = f"/api/videos/{vid}"
@@ -233,10 +231,16 @@ def test_server_masks_equal_the_trackers_through_a_correction(model, clip: bytes
         job = wait_tracked(c, vid)[0]
         assert job["status"] == "done" and job["total"] == 5 and job["start"] == 4
 
+        c.post(f"{base}/prompts", json={"frame": 2, "object": 2, "box": [60, 10, 120, 40]})
         cleared = c.post(f"{base}/prompts", json={"frame": 4, "object": 1})
         assert cleared.status_code == 200 and cleared.json()["prompted"] == []
+        c.post(f"{base}/prompts", json={"frame": 0, "object": 1})  # its last prompt
+        refused = c.post(f"{base}/track", json={})
+        assert refused.status_code == 422 and "object 1 has no prompt" in refused.json()["detail"]
         assert c.delete(f"{base}/objects/1").status_code == 200
-        assert c.get(f"{base}/frames/2/masks").json()["objects"] == []
+        assert [o["id"] for o in c.get(f"{base}/frames/2/masks").json()["objects"]] == [2]
+        assert c.get(f"{base}/frames/3/masks").json()["objects"] == []
+        assert c.delete(f"{base}/objects/2").status_code == 200
         assert c.post(f"{base}/track", json={}).status_code == 422  # nothing to track
 
 
@@ -291,6 +295,14 @@ def test_bad_uploads_and_requests_change_nothing(model, clip: bytes, tmp_path: P
         assert c.get(f"{base}/frames/-1/masks").status_code == 422
         assert c.get("/api/videos/nope/frames/0.jpg").status_code == 404
         assert c.delete(f"{base}/objects/3").status_code == 422
+        c.app.state.settings.max_video_objects = 1
+        box = {"frame": 0, "box": [10, 10, 40, 40]}
+        assert c.post(f"{base}/prompts", json={**box, "object": 7}).status_code == 200
+        again = c.post(f"{base}/prompts", json={**box, "object": 7, "box": [5, 5, 30, 30]})
+        assert again.status_code == 200
+        second = c.post(f"{base}/prompts", json={**box, "object": 8})
+        assert second.status_code == 422 and "max_video_objects 1" in second.json()["detail"]
+        assert c.delete(f"{base}/objects/7").status_code == 200
         assert c.post(f"{base}/track", json={}).status_code == 422
         assert c.get(base).json()["objects"] == []
     with video_client(model, max_video_mb=0.001) as c:
@@ -310,3 +322,68 @@ def test_no_sam2_weights_is_a_clear_503(clip: bytes, tmp_path: Path) -> None:
         assert answer.status_code == 503
         assert "tijeras download sam2.1-hiera-tiny" in answer.json()["detail"]
         assert len(c.app.state.videos) == 0
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+def _jpeg(frame: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(frame).save(out, format="JPEG", quality=95)
+    return out.getvalue()
+
+
+def test_a_zip_of_jpeg_frames_opens_as_a_video(model) -> None:
+    # names out of order, a folder inside, and a file that is not a frame
+    files = {f"clip/{i}.jpg": _jpeg(square_frame(i)) for i in (3, 0, 10, 1, 2)}
+    files["clip/notes.txt"] = b"not a frame"
+    with video_client(model) as c:
+        answer = upload_video(c, _zip(files), "frames.zip")
+        assert answer.status_code == 201, answer.text
+        v = answer.json()
+        assert (v["num_frames"], v["width"], v["height"], v["fps"]) == (5, W, H, 0.0)
+        base = f"/api/videos/{v['id']}"
+        shown = Image.open(io.BytesIO(c.get(f"{base}/frames/4.jpg").content)).convert("RGB")
+        assert np.abs(np.asarray(shown).astype(int) - square_frame(10)).mean() < 6  # 10.jpg last
+        prompt = {"frame": 0, "object": 1, "points": [[25, 45]], "labels": [1]}
+        assert c.post(f"{base}/prompts", json=prompt).status_code == 200
+        c.post(f"{base}/track", json={})
+        assert wait_tracked(c, v["id"])[0]["status"] == "done"
+        cap = cv2.VideoCapture(io.BytesIO(c.get(f"{base}/overlay.mp4").content), cv2.CAP_FFMPEG, [])
+        assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 5
+        c.delete(base)
+
+        empty = upload_video(c, _zip({"readme.txt": b"hello"}), "empty.zip")
+        assert empty.status_code == 415 and "holds no JPEG" in empty.json()["detail"]
+    with video_client(model, max_video_pixels=64 * 64) as c:
+        large = upload_video(c, _zip({"0.jpg": _jpeg(square_frame(0))}), "large.zip")
+        assert large.status_code == 413 and "the limit is 4096" in large.json()["detail"]
+
+
+def test_an_opencv_reading_files_only_goes_through_ram(model, clip: bytes, monkeypatch) -> None:
+    """OpenCV before 4.11 cannot read from memory: the bytes pass through the RAM file system,
+    and are gone once the capture has them."""
+    from tijeras.server.video import scratch_folder
+    from tijeras.video.frames import VideoFile
+
+    def files_only(cls, *args, **kwargs):
+        raise NotImplementedError("OpenCV 4.8 reads videos from files only")
+
+    monkeypatch.setattr(VideoFile, "from_bytes", classmethod(files_only))
+    ram = Path(scratch_folder())
+    before = set(ram.glob("tijeras-*"))
+    with video_client(model) as c:
+        answer = upload_video(c, clip)
+        assert answer.status_code == 201 and answer.json()["num_frames"] == FRAMES
+        assert c.get(f"/api/videos/{answer.json()['id']}/frames/7.jpg").status_code == 200
+        assert set(ram.glob("tijeras-*")) == before
+        refused = upload_video(c, b"not a video" * 100, "notes.mp4")
+        assert (
+            refused.status_code == 415 and "'notes.mp4' is not a video" in refused.json()["detail"]
+        )
+        assert set(ram.glob("tijeras-*")) == before

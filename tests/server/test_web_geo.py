@@ -31,7 +31,9 @@ def test_open_a_geotiff_keep_an_object_and_download_geojson(page, tmp_path: Path
     info = page.inner_text("#geo-info")
     assert "EPSG:32631" in info and "400 x 300 px" in info and "bands 1,2,3 of 4" in info
     page.wait_for_function("document.getElementById('image').naturalWidth > 0")
-    size = page.evaluate("(i => [i.naturalWidth, i.naturalHeight])(document.getElementById('image'))")
+    size = page.evaluate(
+        "(i => [i.naturalWidth, i.naturalHeight])(document.getElementById('image'))"
+    )
     assert size == [400, 300]  # the browser shows the server's PNG preview of the TIFF
     assert page.locator("#dl-geojson").is_disabled()
 
@@ -60,7 +62,9 @@ def test_open_a_geotiff_keep_an_object_and_download_geojson(page, tmp_path: Path
     page.select_option("#geo-r", "4")
     page.select_option("#geo-b", "2")
     page.click("#geo-apply")
-    page.wait_for_function("document.getElementById('geo-info').textContent.includes('bands 4,2,2')")
+    page.wait_for_function(
+        "document.getElementById('geo-info').textContent.includes('bands 4,2,2')"
+    )
     page.wait_for_selector("#stage[data-ready='1']", timeout=60_000)
     assert page.locator("#objects li").count() == 1
     assert "preview.png?v=" in page.get_attribute("#image", "src")

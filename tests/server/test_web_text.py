@@ -51,9 +51,7 @@ def _find(page, phrase: str, threshold: float) -> None:
     )
 
 
-def test_every_instance_is_drawn_listed_and_kept_by_the_phrase(
-    text_page, text_server: str
-) -> None:
+def test_every_instance_is_drawn_listed_and_kept_by_the_phrase(text_page, text_server: str) -> None:
     page = text_page
     image_id = open_file(page, PHOTO)
     assert page.locator("#text-phrase").is_enabled()
@@ -75,6 +73,15 @@ def test_every_instance_is_drawn_listed_and_kept_by_the_phrase(
     assert len(objects) == 16 and {o["name"] for o in objects} == {"tomato"}
     assert page.locator("#text-keep-all").is_disabled()
 
+    # instances kept under one phrase download under numbered names, never the same file
+    names = []
+    for row in (0, 1):
+        page.locator("#objects li").nth(row).locator("button", has_text="select").click()
+        with page.expect_download() as info:
+            page.click("#dl-cutout")
+        names.append(info.value.suggested_filename)
+    assert names[0] != names[1] and all("tomato-" in name for name in names), names
+
     # a click on an instance drawn on the image selects it (the smallest one there)
     ids = rows.evaluate_all("rows => rows.map(r => r.dataset.maskId)")
     rle = get_json(f"{text_server}/api/images/{image_id}/masks/{ids[0]}")["rle"]
@@ -94,7 +101,7 @@ def test_nothing_found_is_said_and_errors_reach_a_toast(text_page) -> None:
     open_file(page, PHOTO)
     _find(page, "purple elephant", 1)
     note = page.locator("#text-note")
-    assert note.inner_text().startswith("No purple elephant found (score ≥ 1)")
+    assert note.inner_text().startswith("No purple elephant found (score above 1)")
     assert note.is_visible() and page.locator("#text-list li").count() == 0
     assert "No purple elephant found" in page.inner_text("#status")
     assert toasts(page) == []

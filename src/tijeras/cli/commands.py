@@ -187,7 +187,7 @@ def segment(
     model: ModelOption = DEFAULT_MODEL,
     checkpoint: CheckpointOption = None,
     device: DeviceOption = "cpu",
-    dtype: DTypeOption = DType.float32,
+    dtype: DTypeOption = DType.auto,
     cache: CacheOption = None,
     text: text_cli.TextOption = None,
     exemplar: text_cli.ExemplarOption = None,

@@ -39,7 +39,7 @@ def serve(
     ] = DEFAULT_MODEL,
     checkpoint: CheckpointOption = None,
     device: DeviceOption = "cpu",
-    dtype: DTypeOption = DType.float32,
+    dtype: DTypeOption = DType.auto,
     cache: CacheOption = None,
     download: Annotated[
         bool,
@@ -67,6 +67,29 @@ def serve(
     max_images: Annotated[
         int, typer.Option("--max-images", help="Images held in memory at once.")
     ] = 8,
+    video_model: Annotated[
+        str,
+        typer.Option(
+            "--video-model",
+            help="SAM 2 model that tracks videos (the served model when it is a SAM 2 model).",
+        ),
+    ] = "sam2.1-hiera-tiny",
+    video_checkpoint: Annotated[
+        Optional[Path],
+        typer.Option("--video-checkpoint", metavar="PATH", help="Weights of --video-model."),
+    ] = None,
+    max_videos: Annotated[
+        int, typer.Option("--max-videos", help="Videos held in memory at once.")
+    ] = 2,
+    max_video_mb: Annotated[
+        float, typer.Option("--max-video-mb", help="Largest accepted video upload.")
+    ] = 200.0,
+    max_video_frames: Annotated[
+        int, typer.Option("--max-video-frames", help="Most frames an accepted video may have.")
+    ] = 600,
+    max_video_seconds: Annotated[
+        float, typer.Option("--max-video-seconds", help="Longest accepted video.")
+    ] = 120.0,
 ) -> None:
     """Serve the web app: upload, hover, click, box, multimask, everything, cut-outs."""
     import logging
@@ -78,6 +101,8 @@ def serve(
 
     with _user_errors():
         get_spec(model)
+        if get_spec(video_model).family != "sam2":
+            _fail(f"--video-model {video_model}: video tracking needs a SAM 2 model")
     _check_device(device)
     for flag, path in (("--samples", samples), ("--folder", folder)):
         if path is not None and not path.is_dir():
@@ -86,6 +111,8 @@ def serve(
         _fail(f"--port {port}: a port is a number from 0 to 65535")
     if max_images < 1:
         _fail(f"--max-images {max_images}: at least one image must fit")
+    if max_videos < 1:
+        _fail(f"--max-videos {max_videos}: at least one video must fit")
     settings = ServerSettings(
         model=model,
         checkpoint=None if checkpoint is None else str(checkpoint),
@@ -97,6 +124,12 @@ def serve(
         folder=None if folder is None else str(folder),
         max_upload_mb=max_upload_mb,
         max_images=max_images,
+        video_model=video_model,
+        video_checkpoint=None if video_checkpoint is None else str(video_checkpoint),
+        max_videos=max_videos,
+        max_video_mb=max_video_mb,
+        max_video_frames=max_video_frames,
+        max_video_seconds=max_video_seconds,
     )
     listener = _listen(host, port)  # before the (slow) model load: a busy port fails now
     try:

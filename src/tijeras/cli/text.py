@@ -434,7 +434,7 @@ def mcp(
 ) -> None:
     """Serve segmentation tools to language-model clients over the Model Context Protocol
     (stdio): open an image, find every instance of a phrase, segment at a point or in a box,
-    save masks and cut-outs. Needs the mcp package (pip install 'tijeras[mcp]')."""
+    save masks and cut-outs. Needs the mcp package (pip install 'tijeras\\[mcp]')."""
     try:
         import mcp.server  # noqa: F401
     except ImportError:

@@ -23,13 +23,13 @@ from .. import __version__
 from ..errors import ImageError, PromptError, TijerasError
 from .backend import Backend, load_configured_backend, weights_hint
 from .folder import Folder
+from .geo import geo_available
 from .jobs import HeavyQueue
 from .routes import router
 from .settings import SAMPLE_SUFFIXES, ServerSettings
 from .store import ImageStore
-from .video import VideoModels, VideoStore
-from .geo import geo_available
 from .text import takes_text
+from .video import VideoModels, VideoStore
 
 log = logging.getLogger("tijeras.server")
 STATIC = Path(str(resources.files("tijeras.server") / "static"))
@@ -132,6 +132,7 @@ def _add_pages(app: FastAPI, settings: ServerSettings) -> None:
             "how_to_add_weights": weights_hint(settings.model) if backend.is_fallback else None,
             "device": settings.device,
             "dtype": settings.dtype,
+            "precision": _precision(backend, settings.dtype),
             "max_upload_bytes": settings.max_upload_bytes,
             "max_pixels": settings.max_pixels,
             "samples": list(_samples(settings)),
@@ -156,3 +157,22 @@ def _add_pages(app: FastAPI, settings: ServerSettings) -> None:
         if path is None:
             raise HTTPException(404, f"no sample image named {name!r}")
         return FileResponse(path)
+
+
+
+def _precision(backend: Backend, requested: str) -> dict[str, str] | None:
+    """What the loaded model runs in and why (``--dtype auto`` explained), for the page header;
+    ``None`` for the weightless classical backend, which has no precision to speak of."""
+    from ..catalog import get_spec
+
+    if backend.is_fallback or get_spec(backend.name).weightless:
+        return None
+    model = backend.model
+    encoder = str(model.encoder_dtype).removeprefix("torch.")
+    decoder = str(getattr(model, "dtype", model.encoder_dtype)).removeprefix("torch.")
+    label = encoder if encoder == decoder else f"{encoder} encoder + {decoder} decoder"
+    if requested != "auto":
+        return {"label": label, "reason": f"--dtype {requested}"}
+    from ..hub.precision import choose_precision
+
+    return {"label": label, "reason": f"--dtype auto: {choose_precision(model.device).reason}"}

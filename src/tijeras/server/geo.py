@@ -67,12 +67,22 @@ class GeoImage:
             "raster_width": self.source.width,
             "raster_height": self.source.height,
             "pixel_size": self.source.pixel_size,
+            "units": _units(self.source),
             "scale": round(self.scale, 6),
             "bands": list(self.bands),
             "band_count": self.band_count,
             "dtype": self.dtype,
             "stretch": None if self.stretch is None else list(self.stretch),
         }
+
+
+def _units(reference: GeoReference) -> str:
+    """The CRS's unit of length (``metre``, ``degree``...), or ``map units``."""
+    try:
+        crs = reference.crs()
+        return str(crs.axis_info[0].unit_name) if crs is not None and crs.axis_info else "pixels"
+    except Exception:  # noqa: BLE001  (a name for the page only; pyproj may lack the CRS)
+        return "map units"
 
 
 def geo_available() -> bool:

@@ -46,6 +46,9 @@ class ServerSettings:
         max_video_frames: most frames a video may have (its tracker memories grow with them).
         max_video_seconds: longest accepted video, in seconds.
         max_video_pixels: largest accepted frame, in pixels.
+        max_video_objects: objects tracked in one video (each keeps its memories of every
+            frame, about 0.8 MB per frame with SAM 2 Hiera-T, so that corrections can be
+            tracked from any frame).
     """
 
     model: str = DEFAULT_MODEL
@@ -72,6 +75,7 @@ class ServerSettings:
     max_video_frames: int = 600
     max_video_seconds: float = 120.0
     max_video_pixels: int = 3840 * 2160
+    max_video_objects: int = 10
 
     @property
     def max_upload_bytes(self) -> int:

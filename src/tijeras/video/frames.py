@@ -146,15 +146,21 @@ class VideoFile(FrameSource):
     def from_bytes(cls, data: bytes, name: str = "the video bytes", window: int = 8) -> VideoFile:
         """A video held in memory, decoded from a byte stream (nothing is written to disk).
 
-        Needs OpenCV 4.11 or later (stream input); :func:`open_frames` falls back to a
-        temporary file with older versions.
+        Needs OpenCV 4.11 or later (stream input), else raises ``NotImplementedError``
+        (:func:`video_from_bytes` then goes through a temporary file).
         """
         import cv2
 
+        try:
+            cap = cv2.VideoCapture(io.BytesIO(data), cv2.CAP_FFMPEG, [])
+        except (TypeError, cv2.error) as err:  # no overload taking a stream
+            raise NotImplementedError(
+                f"OpenCV {cv2.__version__} reads videos from files only (4.11 reads memory)"
+            ) from err
         source = cls.__new__(cls)
         source.name = name
         source._stream = True
-        source._open(cv2.VideoCapture(io.BytesIO(data), cv2.CAP_FFMPEG, []), name, window)
+        source._open(cap, name, window)
         return source
 
     def _open(self, cap: Any, label: str, window: int) -> None:
@@ -360,27 +366,37 @@ def open_frames(video: Any) -> FrameSource:
     )
 
 
-def _video_bytes(data: bytes) -> VideoFile:
-    """Video bytes, decoded from memory (OpenCV 4.11+), else through a temporary file
-    removed at once."""
+def video_from_bytes(
+    data: bytes, name: str = "the video bytes", spill: str | None = None
+) -> VideoFile:
+    """Video bytes, decoded from memory (OpenCV 4.11 and later).
+
+    An older OpenCV reads videos from files only: the bytes then go through a temporary file in
+    ``spill`` (default: the temporary folder), removed as soon as the capture has opened it.
+    """
     try:
-        return VideoFile.from_bytes(data)
-    except VideoError:
-        raise
-    except Exception:  # an OpenCV without stream input: VideoCapture takes paths only
+        return VideoFile.from_bytes(data, name=name)
+    except NotImplementedError:
         pass
-    with tempfile.NamedTemporaryFile(suffix=".mp4", delete=False) as f:
+    with tempfile.NamedTemporaryFile(
+        prefix="tijeras-", suffix=".mp4", delete=False, dir=spill
+    ) as f:
         f.write(data)
-        name = f.name
+        path = f.name
     try:
-        source = VideoFile(name)
+        source = VideoFile(path)
+    except VideoError as err:
+        raise VideoError(str(err).replace(repr(path), name)) from None
     finally:
         try:
-            os.unlink(name)  # the open capture keeps reading the unlinked file on POSIX
+            os.unlink(path)  # the open capture keeps reading the unlinked file on POSIX
         except OSError:
             pass  # a system that cannot unlink an open file keeps it until its cleanup
-    source.name = "the video bytes"
+    source.name = name
     return source
+
+
+_video_bytes = video_from_bytes
 
 
 def model_input(

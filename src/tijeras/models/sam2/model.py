@@ -22,6 +22,7 @@ from ...types import Decoded, ImageEmbedding, PreparedImage, PromptBatch
 from ..blocks.common import MLP
 from ..blocks.prompt_encoder import PromptEncoder
 from ..blocks.promptable import PromptableModel
+from ..blocks.prompts import merge_boxes_into_points
 from . import fast_decode
 from .config import Sam2Config
 from .decoder import Sam2MaskDecoder
@@ -226,21 +227,3 @@ class Sam2Model(Sam2MetaNames, PromptableModel):
 
         cleanup = low_res_cleanup(options.min_mask_region_area, self.mask_threshold)
         return AutoMaskGenerator(self, options, output_mode=output_mode, low_res_cleanup=cleanup)
-
-
-def merge_boxes_into_points(
-    points: tuple[torch.Tensor, torch.Tensor] | None, boxes: torch.Tensor | None
-) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """B x 4 boxes as corner points (labels 2, 3) placed before B x N points."""
-    if boxes is None:
-        return points
-    corners = boxes.reshape(-1, 2, 2).float()
-    labels = torch.tensor([[2, 3]], dtype=torch.int, device=boxes.device)
-    labels = labels.expand(corners.shape[0], 2)
-    if points is None:
-        return corners, labels
-    coords, point_labels = points
-    b = max(corners.shape[0], coords.shape[0])
-    coords = torch.cat([corners.expand(b, -1, -1), coords.float().expand(b, -1, -1)], dim=1)
-    point_labels = point_labels.to(labels.dtype).expand(b, -1)
-    return coords, torch.cat([labels.expand(b, -1), point_labels], dim=1)

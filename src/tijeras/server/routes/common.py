@@ -11,8 +11,8 @@ from fastapi import HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
 from ...errors import ImageError, ImageTooLargeError
-from ...io.image import load_image, read_image_size
 from ...geo.errors import GeoError
+from ...io.image import load_image, read_image_size
 from .. import geo, service
 from ..store import ImageEntry, MaskEntry, StoreFullError
 

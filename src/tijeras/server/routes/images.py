@@ -22,7 +22,8 @@ router = APIRouter(tags=["images"])
 
 @router.post("/images", status_code=201)
 async def upload(request: Request) -> dict[str, Any]:
-    """Upload an image as the raw request body (any format Pillow reads).
+    """Upload an image as the raw request body (any format Pillow reads, or a GeoTIFF: its
+    preview is segmented and ``geo`` describes the raster; see ``/geo/view``).
 
     The answer holds the image's id and size; its embedding is computed in the background
     (see ``GET /api/images/{id}`` for the progress). Header ``X-Filename`` names it

@@ -205,7 +205,14 @@ def prompt(request: Request, video_id: str, body: VideoPrompt) -> dict[str, Any]
     tracker = _tracker(request)
     with _answers():
         return video.prompt(
-            entry, tracker, body.frame, body.object, body.points, body.labels, body.box
+            entry,
+            tracker,
+            body.frame,
+            body.object,
+            body.points,
+            body.labels,
+            body.box,
+            request.app.state.settings.max_video_objects,
         )
 
 

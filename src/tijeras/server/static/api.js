@@ -19,12 +19,12 @@ export class ApiError extends Error {
  *   progress: number, queue_position: number | null, error: string | null,
  *   folder_file: string | null, objects: number, geo: GeoInfo | null}} ImageStatus
  * @typedef {{crs: string, bounds: number[], raster_width: number, raster_height: number,
- *   pixel_size: number, scale: number, bands: number[], band_count: number, dtype: string,
+ *   pixel_size: number, units: string, scale: number, bands: number[], band_count: number, dtype: string,
  *   stretch: number[] | null}} GeoInfo a GeoTIFF as the page shows it
  * @typedef {{model: string, description: string, fallback: boolean,
  *   fallback_reason: string | null, how_to_add_weights: string | null, samples: string[],
  *   folder: string | null, max_upload_bytes: number, max_images: number,
- *   text: boolean, geo: boolean}} ServerInfo
+ *   text: boolean, geo: boolean, precision: {label: string, reason: string} | null}} ServerInfo
  */
 
 /**

@@ -18,6 +18,7 @@ import { chooseModeWith, resetCursor, wireStage } from "./stage.js";
 import { on, selectedMask, session } from "./state.js";
 import { renderText, showText, textShown, wireText } from "./text.js";
 import { wireGeo } from "./geo.js";
+import { wireVideo } from "./video.js";
 import "./brush.js";
 
 /** @param {import("./state.js").Tool} tool */
@@ -64,8 +65,9 @@ function renderHistory() {
 function renderInfo() {
   const info = session.info;
   if (!info) return;
-  el("model-badge").textContent = `model: ${info.model}${info.fallback ? " (classical fallback)" : ""}`;
-  el("model-badge").title = info.description;
+  const precision = info.precision ? ` · ${info.precision.label}` : "";
+  el("model-badge").textContent = `model: ${info.model}${info.fallback ? " (classical fallback)" : ""}${precision}`;
+  el("model-badge").title = info.precision ? `${info.description}\n${info.precision.reason}` : info.description;
   const banner = el("fallback-banner");
   banner.hidden = !info.fallback;
   if (info.fallback) {
@@ -165,11 +167,12 @@ async function start() {
   wireDownloads();
   wireText();
   wireGeo();
+  wireVideo();
   wireShortcuts();
   wireKeys();
   chooseModeWith(() => {
     if (session.active?.everythingView) return "everything";
-    if (textShown()) return "text";
+    if (textShown() && session.tool !== "brush") return "text";
     return session.tool === "brush" ? "brush" : "prompts";
   });
   setTool("hover");

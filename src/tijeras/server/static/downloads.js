@@ -22,12 +22,18 @@ export function saveBlob(blob, name) {
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
-/** The object's name in file names: its kept name, else the name it would be kept under. */
+/**
+ * The object's name in file names: its kept name, else the name it would be kept under. Kept
+ * objects that share a name (every instance of a text phrase is kept under the phrase) are
+ * numbered in the order they were kept, so their files never overwrite each other.
+ */
 function objectName() {
   const tab = session.active;
   const mask = selectedMask();
   const kept = tab && mask ? tab.objects.find((o) => o.mask_id === mask.id) : undefined;
-  return kept ? kept.name : nextName();
+  if (!tab || !kept) return nextName();
+  const namesakes = tab.objects.filter((o) => o.name === kept.name);
+  return namesakes.length > 1 ? `${kept.name} ${namesakes.indexOf(kept) + 1}` : kept.name;
 }
 
 /**

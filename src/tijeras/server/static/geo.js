@@ -42,14 +42,14 @@ async function activeGeo() {
 
 /** @param {number} value */
 function short(value) {
-  return Math.abs(value) >= 100 ? value.toFixed(0) : value.toPrecision(3);
+  return Math.abs(value) >= 100 ? value.toFixed(0) : String(Number(value.toPrecision(3)));
 }
 
 /** @param {GeoInfo} geo */
 function describe(geo) {
   const reduced = geo.scale > 1 ? `, shown reduced 1:${short(geo.scale)}` : ", shown at full resolution";
   const stretch = geo.stretch ? `, stretch ${geo.stretch[0]}–${geo.stretch[1]} %` : "";
-  return `${geo.crs} · ${geo.raster_width} x ${geo.raster_height} px of ${short(geo.pixel_size)} units${reduced}` +
+  return `${geo.crs} · ${geo.raster_width} x ${geo.raster_height} px of ${short(geo.pixel_size)} ${geo.units}${reduced}` +
     ` · bands ${geo.bands.join(",")} of ${geo.band_count} (${geo.dtype})${stretch}`;
 }
 

@@ -91,7 +91,7 @@ export async function findText() {
 
 /** @param {string} phrase @param {number} threshold */
 function noneText(phrase, threshold) {
-  return `No ${phrase} found (score ≥ ${threshold}): try a lower score or another phrase.`;
+  return `No ${phrase} found (score above ${threshold}): try a lower score or another phrase.`;
 }
 
 /** The instance under a point of the image: the smallest one holding it. @param {[number, number]} p */
