@@ -87,3 +87,36 @@ def test_split_pixel_decoder_and_folded_instance_head_equal_the_plain_head() -> 
         embeddings = head.mask_predictor(queries)
         ref = torch.einsum("qc,chw->qhw", embeddings, head.instance_seg_head(plain)[0])
         _close(head.mask_logits(embeddings, split), ref)
+
+
+def test_onednn_is_only_given_dense_operands(monkeypatch) -> None:
+    """The ViT's queries and keys are permuted views of its fused qkv projection. oneDNN's
+    product runs a reference loop on strided operands (over 100 s instead of half a second
+    for one 5184-token global block), so ``attention`` and ``linear`` hand it dense copies;
+    the result is the same attention."""
+    import tijeras.models.blocks.linear as linear_module
+    from tijeras.models.blocks.attention import attention
+
+    if linear_module._POINTWISE is None:
+        pytest.skip("this PyTorch build has no oneDNN linear")
+    seen = []
+    real = linear_module._POINTWISE
+
+    def spy(x, weight, *rest):
+        seen.append(x.is_contiguous() and weight.is_contiguous())
+        return real(x, weight, *rest)
+
+    monkeypatch.setattr(linear_module, "_POINTWISE", spy)
+    gen = torch.Generator().manual_seed(0)
+    b, n, heads, d = 1, 1100, 2, 16
+    qkv = torch.randn(b, n, 3 * heads * d, generator=gen).view(b, n, 3, heads, d)
+    q, k, v = (t * 1.0 for t in qkv.permute(2, 0, 3, 1, 4).unbind(0))  # permuted strides
+    assert not k.is_contiguous()
+    out = attention(q, k, v)
+    assert seen and all(seen)
+    _close(out, F.scaled_dot_product_attention(q.double(), k.double(), v.double()).float())
+    seen.clear()
+    x = torch.randn(64, 32, generator=gen).t()  # strided input and weight
+    w = torch.randn(48, 128, generator=gen)[:, ::2]
+    _close(linear(x, w), F.linear(x.double(), w.double()).float())
+    assert seen == [True]

@@ -29,8 +29,9 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor
     if not uses_onednn(q, k) or q.shape[:-2] != k.shape[:-2] or v.shape[:-2] != k.shape[:-2]:
         return F.scaled_dot_product_attention(q, k, v)
     lead, (n, d) = q.shape[:-2], q.shape[-2:]
-    queries = (q * (1.0 / math.sqrt(d))).reshape(-1, n, d)
-    keys = k.reshape(-1, k.shape[-2], d)
+    # dense copies: a ViT's q and k are permuted views of its qkv projection
+    queries = (q * (1.0 / math.sqrt(d))).reshape(-1, n, d).contiguous()
+    keys = k.reshape(-1, k.shape[-2], d).contiguous()
     values_t = v.reshape(-1, v.shape[-2], v.shape[-1]).transpose(1, 2).contiguous()
     out = q.new_empty(queries.shape[0], n, v.shape[-1])
     rows = n if n <= WHOLE else ROWS

@@ -58,8 +58,11 @@ def linear(
     if activation not in _ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; use one of {sorted(_ACTIVATIONS)}")
     if uses_onednn(x, weight):
+        # oneDNN falls back to a reference loop on strided operands (100x slower): dense only
         algorithm = _ACTIVATIONS[activation]
-        return _POINTWISE(x, weight, bias, activation, [], algorithm)  # type: ignore[operator]
+        return _POINTWISE(  # type: ignore[operator]
+            x.contiguous(), weight.contiguous(), bias, activation, [], algorithm
+        )
     y = F.linear(x, weight, bias)
     if activation == "gelu":
         return F.gelu(y)
