@@ -621,3 +621,22 @@ def test_reexec_skipped(fake_exec, monkeypatch, setup):
         monkeypatch.setattr(cli, "jemalloc_loaded", lambda: "/usr/lib/libjemalloc.so.2")
     cli.maybe_reexec_with_jemalloc()  # returns instead of exec'ing
     assert fake_exec == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["export", "nope"],
+        ["segment", "{image}", "--point", "1,1", "--model", "nope"],
+        ["everything", "{image}", "--out", "{out}", "--model", "nope"],
+        ["track", "{image}", "--point", "0:1,1", "--out", "{out}", "--model", "nope"],
+        ["eval", "--data", "{out}", "--model", "nope"],
+    ],
+    ids=lambda c: c[0],
+)
+def test_an_unknown_model_is_one_error_line_in_every_command(runner, small_image, tmp_path, command):
+    args = [a.format(image=small_image, out=tmp_path) for a in command]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines == [lines[0]] and lines[0].startswith("error: unknown model 'nope'"), lines

@@ -229,3 +229,11 @@ def test_track_an_mp4(clip: Path, tmp_path: Path):
     cap = cv2.VideoCapture(str(out / "walk_overlay.mp4"))
     assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(12.0)
     cap.release()
+
+
+def test_a_missing_video_is_named_before_the_model_is_looked_for(tmp_path) -> None:
+    missing = tmp_path / "missing.mp4"
+    args = ["track", str(missing), "--point", "0:1,1", "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(app, [*args, "--cache", str(tmp_path / "empty-cache")])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: video not found: {missing}"

@@ -162,21 +162,37 @@ def _describe_mask(mask: np.ndarray) -> str:
 
 
 def model_builder(
-    model_name: str, checkpoint: Path | None, device: str, dtype: str, cache: Path | None
+    model_name: str,
+    checkpoint: Path | None,
+    device: str,
+    dtype: str,
+    cache: Path | None,
+    *,
+    offline_hint: bool = True,
 ) -> Callable[[], Any]:
     """Check the model name, its weights and the device now (one clear error each); return a
-    function that builds the model when called (random-weight test models are seeded)."""
+    function that builds the model when called (random-weight test models are seeded).
+    ``offline_hint``: the missing-weights message points to ``--model classic`` (image
+    commands; the classical backend cannot track a video)."""
     from tijeras.catalog import get_spec
+    from tijeras.errors import TijerasError
     from tijeras.hub.download import cache_dir, cached_checkpoint
 
-    spec = get_spec(model_name)
+    try:
+        spec = get_spec(model_name)
+    except TijerasError as exc:
+        _fail(str(exc))
     if checkpoint is None and spec.checkpoint is not None:
         checkpoint = cached_checkpoint(spec.name, cache)
         if checkpoint is None:
+            hint = (
+                "; offline, --model classic needs no weights (OpenCV GrabCut, less accurate)"
+                if offline_hint
+                else ""
+            )
             _fail(
                 f"no weights for {spec.name} in {cache_dir(cache)}: run "
-                f"`tijeras download {spec.name}` or pass --checkpoint PATH; offline, "
-                "--model classic needs no weights (OpenCV GrabCut, less accurate)"
+                f"`tijeras download {spec.name}` or pass --checkpoint PATH{hint}"
             )
     _check_device(device)
 

@@ -221,7 +221,9 @@ def track(
         objects = parse_prompts(ctx.meta.get("tijeras.raw_args", sys.argv[1:]))
         if not objects:
             _fail("give at least one prompt: --point F:X,Y, --box F:X0,Y0,X1,Y1 or --mask F:PNG")
-        build = model_builder(model, checkpoint, device, dtype.value, cache)
+        if not Path(video).exists():
+            _fail(f"video not found: {video}")
+        build = model_builder(model, checkpoint, device, dtype.value, cache, offline_hint=False)
         _track(video, out, objects, reverse, chosen, build, model)
 
 
@@ -470,7 +472,7 @@ def _eval_video(
         from tijeras.sam2.video_predictor import SAM2VideoPredictor
 
         samples = find_videos(data, names)
-        build = model_builder(model, checkpoint, device, dtype, cache)
+        build = model_builder(model, checkpoint, device, dtype, cache, offline_hint=False)
         sam2 = _video_model(build, model)
         config = tracking_config(sam2.config, apply_postprocessing=postprocessing)
         predictor = SAM2VideoPredictor(sam2, config)
