@@ -1,8 +1,9 @@
 """What the SAM-style families share of the model contract: an image encoder, a prompt encoder
 and a mask decoder, pixel statistics as buffers, and everything mode on a grid of points.
 
-A family subclasses :class:`PromptableModel`, registers ``pixel_mean``/``pixel_std`` and names
-its parts in :meth:`PromptableModel.prompt_modules` and :meth:`image_encoder_module` (SAM calls
+A family subclasses :class:`PromptableModel`, registers its pixel statistics
+(:meth:`PromptableModel.register_pixel_stats`), has an ``image_encoder`` and names its prompt
+side in :meth:`PromptableModel.prompt_modules` (SAM calls
 them ``prompt_encoder``/``mask_decoder``, SAM 2 ``sam_prompt_encoder``/``sam_mask_decoder``, as
 their checkpoints do); the members below follow from those.
 """
@@ -25,9 +26,15 @@ class PromptableModel(nn.Module):
 
     image_format = "RGB"
 
+    def register_pixel_stats(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        """The input normalisation as non-persistent buffers (they follow ``.to()``; no
+        checkpoint holds them)."""
+        self.register_buffer("pixel_mean", torch.tensor(mean).view(-1, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(std).view(-1, 1, 1), persistent=False)
+
     def image_encoder_module(self) -> nn.Module:
         """The image encoder (frozen in training; LoRA adapters go into its linear layers)."""
-        raise NotImplementedError
+        return self.image_encoder
 
     def prompt_modules(self) -> tuple[nn.Module, nn.Module]:
         """The prompt encoder and the mask decoder."""

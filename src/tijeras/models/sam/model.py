@@ -76,17 +76,9 @@ class Sam(PromptableModel):
             iou_head_depth=dec.iou_head_depth,
             iou_head_hidden_dim=dec.iou_head_hidden_dim,
         )
-        self.register_buffer(
-            "pixel_mean", torch.tensor(config.pixel_mean).view(-1, 1, 1), persistent=False
-        )
-        self.register_buffer(
-            "pixel_std", torch.tensor(config.pixel_std).view(-1, 1, 1), persistent=False
-        )
+        self.register_pixel_stats(config.pixel_mean, config.pixel_std)
 
     # ------------------------------------------------ the model contract
-    def image_encoder_module(self) -> nn.Module:
-        return self.image_encoder
-
     def prompt_modules(self) -> tuple[nn.Module, nn.Module]:
         return self.prompt_encoder, self.mask_decoder
 

@@ -99,17 +99,9 @@ class Sam2Model(Sam2MetaNames, PromptableModel):
         )
         if mem.proj_tpos_enc_in_obj_ptrs:
             self.obj_ptr_tpos_proj = nn.Linear(dim, mem.mem_dim)
-        self.register_buffer(
-            "pixel_mean", torch.tensor(config.pixel_mean).view(-1, 1, 1), persistent=False
-        )
-        self.register_buffer(
-            "pixel_std", torch.tensor(config.pixel_std).view(-1, 1, 1), persistent=False
-        )
+        self.register_pixel_stats(config.pixel_mean, config.pixel_std)
 
     # ------------------------------------------------ the model contract
-    def image_encoder_module(self) -> nn.Module:
-        return self.image_encoder
-
     def prompt_modules(self) -> tuple[nn.Module, nn.Module]:
         return self.sam_prompt_encoder, self.sam_mask_decoder
 
