@@ -57,3 +57,28 @@ SAM_PROMPTS = {
     ),
 }
 """Prompts on the truck photo (1800 x 1200) for the SAM-family parity tests."""
+
+
+def check_predict(rp, op, kwargs: dict, what: str, *, same_dtypes: bool = False) -> None:
+    """Meta's ``SamPredictor.predict`` (``rp``) against the drop-in (``op``) on one prompt:
+    mask shape and type, low-res logits, IoU, masks (and the dtypes with ``same_dtypes``)."""
+    ref_logits, ref_iou, ref_low = rp.predict(**kwargs, return_logits=True)
+    masks, iou, low = op.predict(**kwargs)
+    assert masks.shape == ref_logits.shape and masks.dtype == np.bool_
+    if same_dtypes:
+        assert iou.dtype == ref_iou.dtype and low.dtype == ref_low.dtype
+    assert_close(low, ref_low, f"{what} low-res logits")
+    assert_close(iou, ref_iou, f"{what} IoU")
+    assert_masks_match(masks, ref_logits)
+
+
+def check_mask_input(rp, op, prompt: dict) -> None:
+    """The best low-res logits of Meta's prediction fed back as ``mask_input`` to both sides."""
+    _, iou, low = rp.predict(**prompt)
+    prev = low[np.argmax(iou)][None]
+    kwargs = dict(prompt, mask_input=prev, multimask_output=False)
+    ref_logits, ref_iou, ref_low = rp.predict(**kwargs, return_logits=True)
+    masks, iou2, low2 = op.predict(**kwargs)
+    assert_close(low2, ref_low, "mask_input low-res logits")
+    assert_close(iou2, ref_iou, "mask_input IoU")
+    assert_masks_match(masks, ref_logits)

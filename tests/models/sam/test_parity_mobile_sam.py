@@ -19,17 +19,21 @@ from PIL import Image
 msam = pytest.importorskip("mobile_sam", reason="parity needs the official mobile_sam package")
 pytest.importorskip("scipy.optimize", reason="matching needs scipy")
 
-from helpers.records import KEEP_ALL, compare
 from helpers.parity import SAM_PROMPTS as CASES
-from helpers.parity import assert_close, assert_masks_match, perturb
+from helpers.parity import (
+    assert_close,
+    check_mask_input,
+    check_predict,
+    perturb,
+)
+from helpers.records import KEEP_ALL, compare
 
 import tijeras
-from tijeras.catalog import REGISTRY
 from tijeras.automatic.generator import SamAutomaticMaskGenerator
+from tijeras.catalog import REGISTRY, build_model
 from tijeras.errors import CheckpointError
-from tijeras.models.sam import tiny_vit
 from tijeras.hub.checkpoint import load_state_dict_into
-from tijeras.catalog import build_model
+from tijeras.models.sam import tiny_vit
 
 pytestmark = pytest.mark.parity
 
@@ -121,25 +125,11 @@ def test_bfloat16_embedding_close_to_float32(checkpoint, models):
 @pytest.mark.parametrize("case", list(CASES))
 def test_predict_matches(predictors, case, multimask):
     rp, op = predictors
-    kwargs = dict(CASES[case], multimask_output=multimask)
-    ref_logits, ref_iou, ref_low = rp.predict(**kwargs, return_logits=True)
-    masks, iou, low = op.predict(**kwargs)
-    assert masks.shape == ref_logits.shape and masks.dtype == np.bool_
-    assert_close(low, ref_low, f"{case} low-res logits")
-    assert_close(iou, ref_iou, f"{case} IoU")
-    assert_masks_match(masks, ref_logits)
+    check_predict(rp, op, dict(CASES[case], multimask_output=multimask), case)
 
 
 def test_mask_input_from_previous_prediction(predictors):
-    rp, op = predictors
-    _, iou, low = rp.predict(**CASES["one positive point"])
-    prev = low[np.argmax(iou)][None]
-    kwargs = dict(CASES["one positive point"], mask_input=prev, multimask_output=False)
-    ref_logits, ref_iou, ref_low = rp.predict(**kwargs, return_logits=True)
-    masks, iou2, low2 = op.predict(**kwargs)
-    assert_close(low2, ref_low, "mask_input low-res logits")
-    assert_close(iou2, ref_iou, "mask_input IoU")
-    assert_masks_match(masks, ref_logits)
+    check_mask_input(*predictors, CASES["one positive point"])
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,16 @@ import torch
 
 sa = pytest.importorskip("segment_anything", reason="parity needs Meta's segment-anything package")
 
+from helpers.parity import (
+    SAM_PROMPTS,
+    assert_close,
+    assert_masks_match,
+    check_mask_input,
+    check_predict,
+    perturb,
+)
+
 import tijeras
-from helpers.parity import SAM_PROMPTS, assert_close, assert_masks_match, perturb
 
 pytestmark = pytest.mark.parity
 
@@ -57,26 +65,11 @@ CASES = SAM_PROMPTS
 @pytest.mark.parametrize("case", list(CASES))
 def test_predict_matches(predictors, case, multimask):
     rp, op = predictors
-    kwargs = dict(CASES[case], multimask_output=multimask)
-    ref_logits, ref_iou, ref_low = rp.predict(**kwargs, return_logits=True)
-    masks, iou, low = op.predict(**kwargs)
-    assert masks.shape == ref_logits.shape and masks.dtype == np.bool_
-    assert iou.dtype == ref_iou.dtype and low.dtype == ref_low.dtype
-    assert_close(low, ref_low, f"{case} low-res logits")
-    assert_close(iou, ref_iou, f"{case} IoU")
-    assert_masks_match(masks, ref_logits)
+    check_predict(rp, op, dict(CASES[case], multimask_output=multimask), case, same_dtypes=True)
 
 
 def test_mask_input_from_previous_prediction(predictors):
-    rp, op = predictors
-    _, iou, low = rp.predict(**CASES["one positive point"])
-    prev = low[np.argmax(iou)][None]
-    kwargs = dict(CASES["one positive point"], mask_input=prev, multimask_output=False)
-    ref_logits, ref_iou, ref_low = rp.predict(**kwargs, return_logits=True)
-    masks, iou2, low2 = op.predict(**kwargs)
-    assert_close(low2, ref_low, "mask_input low-res logits")
-    assert_close(iou2, ref_iou, "mask_input IoU")
-    assert_masks_match(masks, ref_logits)
+    check_mask_input(*predictors, CASES["one positive point"])
 
 
 def test_predict_torch_batch_of_boxes(predictors):
