@@ -104,5 +104,15 @@ def click_object(page: Any, fx: float = 0.3, fy: float = 0.4) -> None:
     page.wait_for_function("document.querySelectorAll('#candidates li').length > 0")
 
 
+def close_confirmed(page: Any, close_selector: str, image_id: str) -> None:
+    """Click a close control, answer "close" in the confirmation, and wait until the server has
+    answered the page's DELETE for ``image_id`` (the tab leaves the strip before that answer)."""
+    page.click(close_selector)
+    with page.expect_response(
+        lambda r: r.request.method == "DELETE" and r.url.endswith(f"/api/images/{image_id}")
+    ):
+        page.click("#confirm button[value='close']")
+
+
 def toasts(page: Any) -> list[str]:
     return page.locator("#toasts .toast").all_inner_texts()

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers.web import count_painted, image_point, serve, status_of
+from helpers.web import close_confirmed, count_painted, image_point, serve, status_of
 from PIL import Image
 
 from tijeras.io.rle import coco_rle, decode_coco_rle
@@ -118,8 +118,7 @@ def test_a_full_session_in_the_browser(server: str, page, truck_path: Path, tmp_
     page.screenshot(path=str(ARTIFACTS / "web-app.png"), full_page=True)
 
     # closing an image with a kept object asks first; then the server forgets it
-    page.click("#close-image")
-    page.click("#confirm button[value='close']")
+    close_confirmed(page, "#close-image", image_id)
     page.wait_for_selector("#stage", state="hidden")
     assert status_of(f"{server}/api/images/{image_id}") == 404
 

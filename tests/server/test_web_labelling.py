@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from helpers.web import (
     click_object,
+    close_confirmed,
     count_painted,
     get_json,
     image_point,
@@ -65,8 +66,7 @@ def test_a_failed_upload_keeps_the_open_image_and_its_objects(
     page.click("#confirm button[value='cancel']")
     assert page.locator("#tabs .tab").count() == 2
     assert status_of(f"{server}/api/images/{image_id}") == 200
-    page.click(f"#tabs .tab[data-image-id='{image_id}'] .close")
-    page.click("#confirm button[value='close']")
+    close_confirmed(page, f"#tabs .tab[data-image-id='{image_id}'] .close", image_id)
     page.wait_for_function("document.querySelectorAll('#tabs .tab').length === 1")
     assert status_of(f"{server}/api/images/{image_id}") == 404
 

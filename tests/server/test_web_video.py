@@ -115,7 +115,10 @@ def test_open_click_track_scrub_correct_download(vpage, video_server: str, tmp_p
     assert masklets["masklet_frame_index"] == list(range(FRAMES))
     assert got.value.suggested_filename == "square-masks.json"
 
-    page.click("#video-close")
+    with page.expect_response(
+        lambda r: r.request.method == "DELETE" and r.url.endswith(f"/api/videos/{video_id}")
+    ):
+        page.click("#video-close")  # the view hides before the server answers
     page.wait_for_selector("#video-view", state="hidden")
     assert get_json(f"{video_server}/api/info")["video"]["max_videos"] == 2
     assert page.evaluate(f"fetch('/api/videos/{video_id}').then(r => r.status)") == 404
