@@ -49,17 +49,24 @@ def connected_components(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
 
 
 def fill_holes_and_sprinkles(
-    logits: torch.Tensor, threshold: float, max_hole_area: float, max_sprinkle_area: float
+    logits: torch.Tensor,
+    threshold: float,
+    max_hole_area: float,
+    max_sprinkle_area: float,
+    hole_value: float | None = None,
 ) -> torch.Tensor:
-    """... x h x w logits with holes of at most ``max_hole_area`` filled (threshold + 10) and
-    specks of at most ``max_sprinkle_area`` removed (threshold - 10); 0 turns either off."""
+    """... x h x w logits with holes of at most ``max_hole_area`` filled (``hole_value``,
+    threshold + 10 by default) and specks of at most ``max_sprinkle_area`` removed
+    (threshold - 10); 0 turns either off. Float32 out, on the logits' device."""
+    if hole_value is None:
+        hole_value = threshold + HOLE_FILL
     source = logits.detach().float().cpu().numpy()
     out = source.copy()
     planes = out.reshape(-1, *out.shape[-2:])
     for src, plane in zip(source.reshape(planes.shape), planes):
         if max_hole_area > 0:
             _, area = _components(src <= threshold)
-            plane[(area > 0) & (area <= max_hole_area)] = threshold + HOLE_FILL
+            plane[(area > 0) & (area <= max_hole_area)] = hole_value
         if max_sprinkle_area > 0:
             _, area = _components(src > threshold)
             plane[(area > 0) & (area <= max_sprinkle_area)] = threshold - HOLE_FILL

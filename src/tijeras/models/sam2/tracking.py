@@ -25,11 +25,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .decoder import select_masks
+from .holes import fill_holes_and_sprinkles
 from .model import Sam2Model
 from .video_config import TrackingConfig
 
@@ -441,28 +441,8 @@ class Sam2Tracking:
         area = self.config.fill_hole_area
         if area <= 0:
             return low_res
-        import cv2
-
-        planes = low_res.detach().float().cpu().numpy()
-        out = planes.copy()
-        changed = False
-        flat_in, flat_out = (
-            planes.reshape(-1, *planes.shape[-2:]),
-            out.reshape(-1, *planes.shape[-2:]),
-        )
-        for src, dst in zip(flat_in, flat_out):
-            background = (src <= 0).astype(np.uint8)
-            count, labels, stats, _ = cv2.connectedComponentsWithStats(background, connectivity=8)
-            if count <= 1:
-                continue
-            small = stats[:, cv2.CC_STAT_AREA] <= area
-            small[0] = False  # label 0: the mask itself
-            if small.any():
-                dst[small[labels]] = HOLE_FILL_VALUE
-                changed = True
-        if not changed:
-            return low_res
-        return torch.from_numpy(out).to(low_res.device, low_res.dtype)
+        filled = fill_holes_and_sprinkles(low_res, 0.0, area, 0, hole_value=HOLE_FILL_VALUE)
+        return filled.to(low_res.dtype)
 
     def non_overlapping(self, logits: torch.Tensor) -> torch.Tensor:
         """B x 1 x H x W logits where only the highest object keeps each pixel (others are
