@@ -102,10 +102,15 @@ def meta_hole_filling():
 
 
 def meta_video_model(
-    version: str, small: bool, seed: int | None = None, overrides: list[str] | None = None
+    version: str,
+    small: bool,
+    seed: int | None = None,
+    overrides: list[str] | None = None,
+    fill_hole_area: int = 8,
 ) -> torch.nn.Module:
-    """Meta's SAM2VideoPredictor (post-processing on), perturbed random weights; ``overrides``
-    are further Hydra overrides (tracking options)."""
+    """Meta's SAM2VideoPredictor (post-processing on, holes of up to ``fill_hole_area``
+    low-res pixels filled), perturbed random weights; ``overrides`` are further Hydra
+    overrides (tracking options)."""
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
     from hydra.utils import instantiate
@@ -113,7 +118,9 @@ def meta_video_model(
 
     extra = list(overrides or [])
     overrides = ["++model._target_=sam2.sam2_video_predictor.SAM2VideoPredictor"]
-    overrides += POSTPROCESSING + (SMALL_OVERRIDES if small else []) + extra
+    post = [o for o in POSTPROCESSING if "fill_hole_area" not in o]
+    post.append(f"++model.fill_hole_area={fill_hole_area}")
+    overrides += post + (SMALL_OVERRIDES if small else []) + extra
     GlobalHydra.instance().clear()
     initialize_config_module("sam2", version_base="1.2")
     cfg = compose(config_name=META_CONFIGS[version], overrides=overrides)

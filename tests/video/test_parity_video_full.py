@@ -7,7 +7,16 @@ tracked past the point where the memory bank is full), a correction click on a t
 an object added by a mask after tracking started, reverse propagation, and ``remove_object``;
 every returned frame's logits (per object, within 1e-4 of its largest magnitude) and every
 stored object score must agree. The small models of ``test_parity_video.py`` run the same
-cases over all 40 frames.
+cases over all 40 frames, hole filling included.
+
+Hole filling is off here. On random weights the full-size decoder's logits are a fine speckle
+around 0 (thousands of one-pixel holes per frame), and whether a pixel at a logit of 1e-8 is
+a hole is decided by rounding: on SAM 2.0's box object, frame 1, one low-res pixel is
++1.06e-8 in Meta's code and -1.58e-7 in tijeras' (the decoders' outputs agree within 5e-7),
+so tijeras fills it with 0.1 and Meta does not, and the frame's logits differ by 10 % of their
+largest magnitude around that pixel. Real weights give smooth logits, where such a tie is rare and
+would move Meta's own results between devices as much; the filling itself is compared bit for
+bit in the small-model sessions.
 """
 
 from __future__ import annotations
@@ -38,23 +47,10 @@ def both(ref, ours, rs, os_, method, *args, **kwargs):
     assert_logits_close(o_m, r_m, f"{method} on frame {rf}")
 
 
-SAM20_BOX_DIVERGES = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "open: on the full-size SAM 2.0 model the box-prompted object's propagated logits leave "
-        "Meta's (frame 1 with seed 0, frame 5 with seed 1: 10-50 % of the largest magnitude) "
-        "while the clicked object, SAM 2.1 and the small SAM 2.0 model agree within 1e-4; not "
-        "yet told apart from a present/absent decision flipped by rounding"
-    ),
-)
-
-
-@pytest.mark.parametrize(
-    "version", ["2.1", pytest.param("2.0", marks=SAM20_BOX_DIVERGES)], ids=lambda v: f"sam{v}"
-)
+@pytest.mark.parametrize("version", ["2.1", "2.0"], ids=lambda v: f"sam{v}")
 def test_full_model_session(version, clip_dir):
-    ref = meta_video_model(version, small=False)
-    ours = our_predictor(ref, version, small=False)
+    ref = meta_video_model(version, small=False, fill_hole_area=0)
+    ours = our_predictor(ref, version, small=False, fill_hole_area=0)
     rs, os_ = run_both(
         lambda: ref.init_state(str(clip_dir)), lambda: ours.init_state(str(clip_dir))
     )

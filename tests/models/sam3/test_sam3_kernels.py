@@ -2,7 +2,7 @@
 
 - ``blocks.linear``: oneDNN's float32 product (with a fused GELU or ReLU) against ``F.linear``
   in float64, within 1e-5 of the output's magnitude (the same as ``F.linear``'s own error);
-  autograd and other dtypes take ``F.linear``;
+  autograd, other dtypes and inputs of fewer than 64 rows take ``F.linear``;
 - the pixel decoder split (neck levels convolved once per image, four 2 x 2 convolutions of the
   coarse map per prompt) and the folded instance projection, against the plain modules:
   within 1e-5 of the magnitude (float32 sums in another order).
@@ -25,7 +25,7 @@ def _close(ours: torch.Tensor, ref: torch.Tensor, rel: float = 1e-5) -> None:
 
 
 @pytest.mark.parametrize("activation", ["none", "gelu", "relu"])
-@pytest.mark.parametrize("shape", [(7, 64), (2, 33, 64), (0, 64)])
+@pytest.mark.parametrize("shape", [(7, 64), (130, 64), (2, 33, 64), (0, 64)])
 def test_linear_is_f_linear(activation, shape) -> None:
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(*shape, generator=gen)
@@ -46,12 +46,13 @@ def test_linear_is_f_linear(activation, shape) -> None:
 
 def test_linear_falls_back_where_onednn_does_not_apply() -> None:
     layer = Linear(16, 8)
-    x = torch.randn(4, 16, requires_grad=True)
+    x = torch.randn(80, 16, requires_grad=True)
     assert not uses_onednn(x, layer.weight)  # training: autograd through F.linear
     layer(x).sum().backward()
     assert x.grad is not None and layer.weight.grad is not None
     with torch.inference_mode():
         assert uses_onednn(x.detach(), layer.weight) == torch.backends.mkldnn.is_available()
+        assert not uses_onednn(x.detach()[:63], layer.weight)  # a few prompt tokens
         half = layer.to(torch.bfloat16)
         y = half(x.detach().to(torch.bfloat16))
         assert y.dtype == torch.bfloat16
@@ -116,7 +117,7 @@ def test_onednn_is_only_given_dense_operands(monkeypatch) -> None:
     assert seen and all(seen)
     _close(out, F.scaled_dot_product_attention(q.double(), k.double(), v.double()).float())
     seen.clear()
-    x = torch.randn(64, 32, generator=gen).t()  # strided input and weight
+    x = torch.randn(64, 128, generator=gen).t()  # strided input and weight, 128 rows
     w = torch.randn(48, 128, generator=gen)[:, ::2]
     _close(linear(x, w), F.linear(x.double(), w.double()).float())
     assert seen == [True]

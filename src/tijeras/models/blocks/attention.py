@@ -28,13 +28,20 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor
     """``softmax(q k^T / sqrt(D)) v`` over the last two dims; ... x N x D."""
     if not uses_onednn(q, k) or q.shape[:-2] != k.shape[:-2] or v.shape[:-2] != k.shape[:-2]:
         return F.scaled_dot_product_attention(q, k, v)
+    n = q.shape[-2]
+    return attend_rows(q * (1.0 / math.sqrt(q.shape[-1])), k, v, n if n <= WHOLE else ROWS)
+
+
+def attend_rows(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rows: int) -> torch.Tensor:
+    """``softmax(q k^T) v`` for pre-scaled ... x N x D queries, ... x M x D keys and ... x M x Dv
+    values (the same leading dims, views allowed), ``rows`` queries at a time, on oneDNN's
+    products (the caller checks :func:`~.linear.uses_onednn`). ... x N x Dv."""
     lead, (n, d) = q.shape[:-2], q.shape[-2:]
-    # dense copies: a ViT's q and k are permuted views of its qkv projection
-    queries = (q * (1.0 / math.sqrt(d))).reshape(-1, n, d).contiguous()
+    # dense copies: the operands are often permuted or expanded views
+    queries = q.reshape(-1, n, d).contiguous()
     keys = k.reshape(-1, k.shape[-2], d).contiguous()
     values_t = v.reshape(-1, v.shape[-2], v.shape[-1]).transpose(1, 2).contiguous()
     out = q.new_empty(queries.shape[0], n, v.shape[-1])
-    rows = n if n <= WHOLE else ROWS
     for g in range(queries.shape[0]):
         for r in range(0, n, rows):
             scores = linear(queries[g, r : r + rows], keys[g])

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .linear import Linear, linear
+
 
 class LayerNorm2d(nn.Module):
     """LayerNorm over the channel axis of a B x C x H x W tensor."""
@@ -23,16 +25,27 @@ class LayerNorm2d(nn.Module):
 
 
 class MLPBlock(nn.Module):
-    """Two linear layers with an activation between them (``lin1``, ``lin2``)."""
+    """Two linear layers with an activation between them (``lin1``, ``lin2``); GELU (erf) and
+    ReLU are applied inside the first product where :func:`~.linear.linear` can."""
 
     def __init__(self, dim: int, hidden_dim: int, act: type[nn.Module] = nn.GELU) -> None:
         super().__init__()
-        self.lin1 = nn.Linear(dim, hidden_dim)
-        self.lin2 = nn.Linear(hidden_dim, dim)
+        self.lin1 = Linear(dim, hidden_dim)
+        self.lin2 = Linear(hidden_dim, dim)
         self.act = act()
+        self._fused = (
+            "gelu"
+            if isinstance(self.act, nn.GELU) and self.act.approximate == "none"
+            else "relu"
+            if isinstance(self.act, nn.ReLU)
+            else None
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.lin2(self.act(self.lin1(x)))
+        if self._fused is None:
+            return self.lin2(self.act(self.lin1(x)))
+        hidden = linear(x, self.lin1.weight, self.lin1.bias, self._fused)
+        return self.lin2(hidden)
 
 
 class MLP(nn.Module):

@@ -341,7 +341,7 @@ def _decode(
     queries = decoder.transformer.norm_final_attn(
         queries + _token_to_image(final, queries + tokens, keys, prepared.key_pe)
     )
-    keep = range(1, decoder.num_mask_tokens) if multimask_output else range(0, 1)
+    keep = range(1, decoder.num_mask_tokens) if multimask_output else range(1)
     mlps = decoder.output_hypernetworks_mlps
     hyper = torch.stack([mlps[i](queries[:, 1 + i, :]) for i in keep], dim=1)
     masks = upscale_masks(decoder, keys.expand(b, -1, -1), hyper, prepared.grid, region=region)

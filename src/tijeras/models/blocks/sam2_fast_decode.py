@@ -102,7 +102,7 @@ def _decode(
     )
     s = decoder.num_extra_tokens
     dynamic = decoder.config.dynamic_multimask_via_stability
-    keep = range(1, decoder.num_mask_tokens) if multimask_output else range(0, 1)
+    keep = range(1, decoder.num_mask_tokens) if multimask_output else range(1)
     if not multimask_output and dynamic:
         keep = range(decoder.num_mask_tokens)
     mlps = decoder.output_hypernetworks_mlps

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .common import MLPBlock
+from .linear import Linear
 
 
 class Attention(nn.Module):
@@ -22,10 +23,10 @@ class Attention(nn.Module):
         self.num_heads = num_heads
         if self.internal_dim % num_heads:
             raise ValueError(f"num_heads={num_heads} must divide {self.internal_dim}")
-        self.q_proj = nn.Linear(embedding_dim, self.internal_dim)
-        self.k_proj = nn.Linear(embedding_dim, self.internal_dim)
-        self.v_proj = nn.Linear(embedding_dim, self.internal_dim)
-        self.out_proj = nn.Linear(self.internal_dim, embedding_dim)
+        self.q_proj = Linear(embedding_dim, self.internal_dim)
+        self.k_proj = Linear(embedding_dim, self.internal_dim)
+        self.v_proj = Linear(embedding_dim, self.internal_dim)
+        self.out_proj = Linear(self.internal_dim, embedding_dim)
 
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:
         """... x N x D -> ... x heads x N x D/heads."""

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..blocks.common import LayerNorm2d, MLPBlock
+from ..blocks.linear import Linear, linear, uses_onednn
 from .config import ViTConfig
 
 # Largest attention bias computed at once (elements); queries are processed in row chunks so the
@@ -48,8 +49,8 @@ class Attention(nn.Module):
         super().__init__()
         self.num_heads = num_heads
         head_dim = dim // num_heads
-        self.qkv = nn.Linear(dim, dim * 3, bias=True)
-        self.proj = nn.Linear(dim, dim)
+        self.qkv = Linear(dim, dim * 3, bias=True)
+        self.proj = Linear(dim, dim)
         self.rel_pos_h = nn.Parameter(torch.zeros(2 * input_size[0] - 1, head_dim))
         self.rel_pos_w = nn.Parameter(torch.zeros(2 * input_size[1] - 1, head_dim))
 
@@ -95,7 +96,7 @@ class Attention(nn.Module):
         qr = q.reshape(b * heads, rows, kw, hd)
         bias_h = torch.einsum("bhwc,hkc->bhwk", qr, rel_h)  # (bH) x rows x qw x kh
         bias_w = torch.einsum("bhwc,wkc->bhwk", qr, rel_w)  # (bH) x rows x qw x kw
-        if _unfused_attention(q):
+        if _unfused_attention(q, k.shape[2]):
             return _attend_unfused(q, k, v, bias_h, bias_w)
         # Written straight into a contiguous buffer: the broadcast sum is the largest tensor of
         # a global block, and a layout-following add would need a second full copy.
@@ -110,20 +111,27 @@ class Attention(nn.Module):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=bias.view(b, heads, n, kh * kw))
 
 
-def _unfused_attention(q: torch.Tensor) -> bool:
-    """bfloat16 / float16 on the CPU: attention as two batched matrix products.
+ONEDNN_MIN_KEYS = 1024
+"""float32 attention over at least this many keys (the global blocks) runs on oneDNN."""
 
-    PyTorch's fused CPU attention kernel runs half-precision inputs no faster than float32 (it
-    does not use the AVX-512 BF16 dot products), while its batched matrix products do: a global
-    ViT-B block's attention takes 0.6x the time this way. The scores are rounded to the input
-    dtype before the softmax, as under ``torch.autocast``.
+
+def _unfused_attention(q: torch.Tensor, keys: int) -> bool:
+    """Attention as matrix products and an in-place softmax, instead of the fused kernel.
+
+    bfloat16 / float16 on the CPU: PyTorch's fused CPU attention kernel runs half-precision
+    inputs no faster than float32 (it does not use the AVX-512 BF16 dot products), while its
+    batched matrix products do: a global ViT-B block's attention takes 0.6x the time this way.
+    The scores are rounded to the input dtype before the softmax, as under ``torch.autocast``.
+
+    float32 on the CPU over many keys (the global blocks): the fused kernel's tiles run on
+    MKL, whose AMD code path has half oneDNN's rate (:mod:`..blocks.linear`); the products go
+    to oneDNN, one head at a time.
     """
-    return (
-        q.device.type == "cpu"
-        and q.dtype in (torch.bfloat16, torch.float16)
-        and not torch.is_grad_enabled()
-        and not torch.compiler.is_compiling()
-    )
+    if q.device.type != "cpu" or torch.is_grad_enabled() or torch.compiler.is_compiling():
+        return False
+    if q.dtype in (torch.bfloat16, torch.float16):
+        return True
+    return keys >= ONEDNN_MIN_KEYS and uses_onednn(q, q)
 
 
 def _attend_unfused(
@@ -140,9 +148,19 @@ def _attend_unfused(
     """
     b, heads, n, hd = q.shape
     rows, kw, kh = bias_h.shape[1], bias_h.shape[2], bias_h.shape[3]
-    scores = torch.bmm(
-        q.reshape(b * heads, n, hd) * hd**-0.5, k.reshape(b * heads, -1, hd).transpose(1, 2)
-    )
+    queries = q.reshape(b * heads, n, hd) * hd**-0.5
+    if q.dtype == torch.float32:
+        keys = k.reshape(b * heads, -1, hd).contiguous()
+        values_t = v.reshape(b * heads, -1, hd).transpose(1, 2).contiguous()
+        out = q.new_empty(b * heads, n, hd)
+        for g in range(b * heads):
+            scores = linear(queries[g], keys[g])
+            grid = scores.view(rows, kw, kh, kw)
+            grid += bias_h[g].unsqueeze(-1)
+            grid += bias_w[g].unsqueeze(-2)
+            out[g] = linear(torch.softmax(scores, dim=-1), values_t[g])
+        return out.view(b, heads, n, hd)
+    scores = torch.bmm(queries, k.reshape(b * heads, -1, hd).transpose(1, 2))
     grid = scores.view(b * heads, rows, kw, kh, kw)
     grid += bias_h.unsqueeze(-1)
     grid += bias_w.unsqueeze(-2)

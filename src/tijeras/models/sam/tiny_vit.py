@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..blocks.common import LayerNorm2d
+from ..blocks.linear import Linear
 from .config import TinyViTConfig
 from .image_encoder import window_partition, window_unpartition
 
@@ -189,8 +190,8 @@ class Attention(nn.Module):
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.norm = nn.LayerNorm(dim)
-        self.qkv = nn.Linear(dim, 3 * self.head_dim * num_heads)
-        self.proj = nn.Linear(self.head_dim * num_heads, dim)
+        self.qkv = Linear(dim, 3 * self.head_dim * num_heads)
+        self.proj = Linear(self.head_dim * num_heads, dim)
         self.attention_biases = nn.Parameter(torch.zeros(num_heads, window * window))
         self.register_buffer("attention_bias_idxs", offset_index(window), persistent=False)
         self._bias: torch.Tensor | None = None
@@ -235,8 +236,8 @@ class Mlp(nn.Module):
     def __init__(self, dim: int, hidden: int) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(dim)
-        self.fc1 = nn.Linear(dim, hidden)
-        self.fc2 = nn.Linear(hidden, dim)
+        self.fc1 = Linear(dim, hidden)
+        self.fc2 = Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(linear_gelu(self.fc1, self.norm(x)))

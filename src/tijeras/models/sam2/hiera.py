@@ -16,10 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..blocks.attention import attention
+from ..blocks.linear import Linear, linear, uses_onednn
 from .config import HieraConfig
 
 # Tokens per chunk in the MLP: the hidden activations of a chunk stay in cache.
 MLP_CHUNK = 2048
+GLOBAL_KEYS = 1024  # attention over at least this many keys: a global block
 # Tokens per slab of window rows in windowed blocks (see MultiScaleBlock._forward_in_slabs).
 SLAB_TOKENS = 2048
 
@@ -76,8 +79,8 @@ class MultiScaleAttention(nn.Module):
         self.dim_out = dim_out
         self.num_heads = num_heads
         self.q_stride = q_stride
-        self.qkv = nn.Linear(dim, dim_out * 3)
-        self.proj = nn.Linear(dim_out, dim_out)
+        self.qkv = Linear(dim, dim_out * 3)
+        self.proj = Linear(dim_out, dim_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """B x H x W x C -> B x H' x W' x C_out (H' = H / stride when pooling queries)."""
@@ -89,9 +92,11 @@ class MultiScaleAttention(nn.Module):
             q = pool2x2(q.reshape(b, h, w, -1), self.q_stride)
             h, w = q.shape[1:3]
             q = q.view(b, h * w, heads, -1)
-        out = F.scaled_dot_product_attention(
-            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-        )
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        if k.shape[2] >= GLOBAL_KEYS:  # global blocks: products on oneDNN in float32
+            out = attention(q, k, v)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v)
         out = out.transpose(1, 2).reshape(b, h, w, -1)
         return self.proj(out)
 
@@ -118,7 +123,7 @@ class MultiScaleBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim_out, eps=1e-6)
         self.mlp = GeluMLP(dim_out, int(dim_out * mlp_ratio))
         if dim != dim_out:
-            self.proj = nn.Linear(dim, dim_out)
+            self.proj = Linear(dim, dim_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """B x H x W x C -> B x H' x W' x C_out."""
@@ -175,10 +180,11 @@ class GeluMLP(nn.Module):
 
     def __init__(self, dim: int, hidden_dim: int) -> None:
         super().__init__()
-        self.layers = nn.ModuleList([nn.Linear(dim, hidden_dim), nn.Linear(hidden_dim, dim)])
+        self.layers = nn.ModuleList([Linear(dim, hidden_dim), Linear(hidden_dim, dim)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers[1](F.gelu(self.layers[0](x)))
+        first = self.layers[0]
+        return self.layers[1](linear(x, first.weight, first.bias, "gelu"))
 
 
 def mlp_residual(x: torch.Tensor, norm: nn.LayerNorm, mlp: GeluMLP) -> torch.Tensor:
@@ -190,8 +196,11 @@ def mlp_residual(x: torch.Tensor, norm: nn.LayerNorm, mlp: GeluMLP) -> torch.Ten
     fc1, fc2 = mlp.layers
     for start in range(0, flat.shape[0], MLP_CHUNK):
         part = flat[start : start + MLP_CHUNK]
-        hidden = F.gelu(F.linear(norm(part), fc1.weight, fc1.bias))
-        torch.addmm(fc2.bias, hidden, fc2.weight.t(), out=out[start : start + MLP_CHUNK])
+        hidden = linear(norm(part), fc1.weight, fc1.bias, "gelu")
+        if uses_onednn(hidden, fc2.weight):
+            out[start : start + MLP_CHUNK] = linear(hidden, fc2.weight, fc2.bias)
+        else:
+            torch.addmm(fc2.bias, hidden, fc2.weight.t(), out=out[start : start + MLP_CHUNK])
         out[start : start + MLP_CHUNK] += part
     return out.view(x.shape)
 

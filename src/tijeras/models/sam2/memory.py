@@ -15,10 +15,11 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from ..blocks.attention import attend_rows, attention
 from ..blocks.common import LayerNorm2d
+from ..blocks.linear import Linear, linear, uses_onednn
 from .config import MemoryConfig
 from .neck import PositionEmbeddingSine
 from .rope import RotaryTable, rotary_table, rotate
@@ -50,13 +51,14 @@ class CXBlock(nn.Module):
         super().__init__()
         self.dwconv = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
         self.norm = LayerNorm2d(dim)
-        self.pwconv1 = nn.Linear(dim, 4 * dim)
-        self.pwconv2 = nn.Linear(4 * dim, dim)
+        self.pwconv1 = Linear(dim, 4 * dim)
+        self.pwconv2 = Linear(4 * dim, dim)
         self.gamma = nn.Parameter(torch.full((dim,), 1e-6))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.norm(self.dwconv(x)).permute(0, 2, 3, 1)
-        y = self.gamma * self.pwconv2(F.gelu(self.pwconv1(y)))
+        hidden = linear(y, self.pwconv1.weight, self.pwconv1.bias, "gelu")
+        y = self.gamma * self.pwconv2(hidden)
         return x + y.permute(0, 3, 1, 2)
 
 
@@ -102,10 +104,10 @@ class MemoryProjection(nn.Module):
 
     def __init__(self, dim: int, kv_dim: int, heads: int = 1) -> None:
         super().__init__()
-        self.q_proj = nn.Linear(dim, dim)
-        self.k_proj = nn.Linear(kv_dim, dim)
-        self.v_proj = nn.Linear(kv_dim, dim)
-        self.out_proj = nn.Linear(dim, dim)
+        self.q_proj = Linear(dim, dim)
+        self.k_proj = Linear(kv_dim, dim)
+        self.v_proj = Linear(kv_dim, dim)
+        self.out_proj = Linear(dim, dim)
         self.heads = heads
 
     def split(self, x: torch.Tensor) -> torch.Tensor:
@@ -121,7 +123,7 @@ class MemoryProjection(nn.Module):
         q = rotate(self.split(self.q_proj(x)), table)
         k = rotate(self.split(self.k_proj(x)), table)
         v = self.split(self.v_proj(x))
-        return self.out_proj(self.merge(F.scaled_dot_product_attention(q, k, v)))
+        return self.out_proj(self.merge(attention(q, k, v)))
 
     def value_output(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The value and output projections as one map per head: heads x C x Cm, and its bias.
@@ -179,9 +181,12 @@ def attend_in_chunks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch
 
     PyTorch's fused CPU attention needs values as wide as the keys; with the narrower memory
     values its general path materialises all L x N scores and scans them for masked rows.
-    Chunking keeps the scores of ``QUERY_CHUNK`` queries only.
+    Chunking keeps the scores of ``QUERY_CHUNK`` queries only. In float32 on the CPU the
+    products run on oneDNN (:mod:`..blocks.attention`).
     """
     length = q.shape[-2]
+    if uses_onednn(q, k):
+        return attend_rows(q, k, v, QUERY_CHUNK)
     if length <= QUERY_CHUNK:
         return torch.matmul(torch.softmax(torch.matmul(q, k.transpose(-1, -2)), dim=-1), v)
     kt = k.transpose(-1, -2)
@@ -199,8 +204,8 @@ class MemoryAttentionLayer(nn.Module):
         super().__init__()
         self.self_attn = MemoryProjection(dim, dim, heads)
         self.cross_attn_image = MemoryProjection(dim, mem_dim, heads)
-        self.linear1 = nn.Linear(dim, ffn_dim)
-        self.linear2 = nn.Linear(ffn_dim, dim)
+        self.linear1 = Linear(dim, ffn_dim)
+        self.linear2 = Linear(ffn_dim, dim)
         self.norm1 = nn.LayerNorm(dim)
         self.norm2 = nn.LayerNorm(dim)
         self.norm3 = nn.LayerNorm(dim)
@@ -220,7 +225,8 @@ class MemoryAttentionLayer(nn.Module):
             self.norm2(x), memory, memory_pos, num_unrotated, table
         )
         x = x + y
-        return x + self.linear2(F.relu(self.linear1(self.norm3(x))))
+        hidden = linear(self.norm3(x), self.linear1.weight, self.linear1.bias, "relu")
+        return x + self.linear2(hidden)
 
 
 class MemoryAttention(nn.Module):

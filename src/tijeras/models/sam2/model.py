@@ -20,6 +20,7 @@ from ...automatic.options import SAM2_EVERYTHING, EverythingOptions
 from ...contract import InputSpec
 from ...types import Decoded, ImageEmbedding, PreparedImage, PromptBatch
 from ..blocks.common import MLP
+from ..blocks.linear import linear
 from ..blocks.prompt_encoder import PromptEncoder
 from ..blocks.promptable import PromptableModel
 from ..blocks.prompts import merge_boxes_into_points
@@ -122,7 +123,7 @@ class Sam2Model(Sam2MetaNames, PromptableModel):
         if dec.config.use_high_res_features:
             for i, conv in enumerate((dec.conv_s0, dec.conv_s1)):
                 level = levels[i].to(conv.weight.dtype)  # the decoder's dtype
-                proj = F.linear(level, conv.weight.flatten(1), conv.bias)
+                proj = linear(level, conv.weight.flatten(1), conv.bias)
                 extra[f"high_res_{i}"] = proj.permute(0, 3, 1, 2).contiguous()
         return features, extra
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from ..blocks.linear import linear
 from .config import NeckConfig
 
 
@@ -54,7 +54,7 @@ class Lateral(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Channels-last B x H x W x C_in -> B x H x W x C_out."""
-        return F.linear(x, self.conv.weight.flatten(1), self.conv.bias)
+        return linear(x, self.conv.weight.flatten(1), self.conv.bias)
 
 
 class FpnNeck(nn.Module):

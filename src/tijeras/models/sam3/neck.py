@@ -21,6 +21,7 @@ from torch import nn
 
 from ..blocks.linear import linear
 
+
 class PyramidLevel(nn.Module):
     """One level: resample by ``scale`` then ``conv_1x1`` and ``conv_3x3`` to ``dim`` channels."""
 
