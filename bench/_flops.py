@@ -122,27 +122,6 @@ def int8_rate(threads: int, size: tuple[int, int, int], seconds: float) -> float
     return 2.0 * m * k * n * calls / (time.perf_counter() - start) / 1e9
 
 
-def onednn_float32_rate(size: tuple[int, int, int], seconds: float) -> float | None:
-    """GFLOP/s of a float32 product on oneDNN (``tijeras.models.blocks.linear``), which on AMD
-    processors runs at about twice the rate of MKL's ``torch.mm``: the machine's float32 rate
-    is the faster of the two."""
-    import torch
-
-    from tijeras.models.blocks.linear import linear, uses_onednn
-
-    m, k, n = size
-    a, w = torch.randn(m, k), torch.randn(n, k)
-    with torch.inference_mode():
-        if not uses_onednn(a, w):
-            return None
-        linear(a, w)
-        calls, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            linear(a, w)
-            calls += 1
-    return 2.0 * m * k * n * calls / (time.perf_counter() - start) / 1e9
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", default="vit_b,vit_t,sam2.1_hiera_t")
@@ -165,7 +144,9 @@ def main() -> None:
     }
     if args.device == "cpu":
         rates["int8"] = int8_rate(args.threads, size, args.seconds)
-        onednn = onednn_float32_rate(size, args.seconds)
+        from tijeras.models.blocks.linear import measure_rate
+
+        onednn = measure_rate(size, args.seconds)
         if onednn is not None:
             rates["float32_mkl"] = rates["float32"]
             rates["float32"] = max(rates["float32"], onednn)

@@ -460,6 +460,7 @@ def _doctor_precision(measure: bool) -> None:
     import torch
 
     from tijeras.hub.precision import choose_precision, cpu_info, measure_rates
+    from tijeras.models.blocks.linear import measure_rate
 
     info = cpu_info()
     typer.echo(f"cpu: {info.model}")
@@ -472,3 +473,10 @@ def _doctor_precision(measure: bool) -> None:
             rates = measure_rates(device)
             shown = ", ".join(f"{str(d).removeprefix('torch.')} {r:.0f}" for d, r in rates.items())
             typer.echo(f"matrix product on {device} (GFLOP/s): {shown}")
+            if device == "cpu":
+                onednn = measure_rate()
+                if onednn is not None:
+                    typer.echo(
+                        f"float32 product as tijeras runs it (oneDNN): {onednn:.0f} GFLOP/s "
+                        "(torch.mm's float32 above is MKL's)"
+                    )

@@ -19,6 +19,8 @@ Shapes: ... x K inputs, N x K weights, N biases -> ... x N.
 
 from __future__ import annotations
 
+import time
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -85,3 +87,21 @@ class Linear(nn.Linear):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return linear(x, self.weight, self.bias)
+
+
+def measure_rate(
+    size: tuple[int, int, int] = (4096, 768, 768), seconds: float = 0.25
+) -> float | None:
+    """GFLOP/s of the float32 (m x k) x (k x n) product as :func:`linear` runs it on this CPU
+    (oneDNN), or None where it takes ``F.linear``."""
+    m, k, n = size
+    a, w = torch.randn(m, k), torch.randn(n, k)
+    with torch.inference_mode():
+        if not uses_onednn(a, w):
+            return None
+        linear(a, w)
+        calls, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            linear(a, w)
+            calls += 1
+    return 2.0 * m * k * n * calls / (time.perf_counter() - start) / 1e9
