@@ -255,6 +255,34 @@ def table(report: dict, model: str, key: str) -> list[str]:
     return lines + [""]
 
 
+def overview(report: dict) -> list[str]:
+    """One table for the machine: a row per measure and model, a column per contender (median
+    time), the float32 floor and the winner."""
+    contenders = report["contenders"]
+    head = ["measure", "floor fp32", *contenders, "winner"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key, (label, unit, models, _) in MEASURES.items():
+        scale = 1000 if unit == "ms" else 1
+        for model in models:
+            results = report["results"].get(model)
+            if not results:
+                continue
+            meds = {c: median(results.get(c, []), key) for c in contenders}
+            timed = {c: v for c, v in meds.items() if v is not None}
+            if not timed:
+                continue
+            winner = min(timed, key=timed.get)
+            floor = floor_seconds(report.get("floor"), model, key, "tijeras", "")
+            cells = [f"{MODEL_LABELS[model]}: {label} ({unit})"]
+            cells.append("" if floor is None else f"{floor * scale:.3g}")
+            for c in contenders:
+                v = meds[c]
+                cells.append("n/a" if v is None else (f"**{v:.4g}**" if c == winner else f"{v:.4g}"))
+            cells.append(winner)
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def verdicts(report: dict) -> list[str]:
     """The targets: tijeras fp32 against every fp32 peer; fastest against fastest."""
     out = ["### Targets", ""]
@@ -326,7 +354,11 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per process")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--markdown", type=Path, default=None)
+    parser.add_argument("--render", type=Path, default=None, help="print a saved --json again")
     args = parser.parse_args()
+    if args.render:
+        print(render(json.loads(args.render.read_text())))
+        return
     models = [m for m in args.models.split(",") if m]
     contenders = [c for c in args.contenders.split(",") if c]
     if args.device.startswith("cuda"):  # no jemalloc / CPU-only runtimes matter there
@@ -416,6 +448,7 @@ def render(report: dict) -> str:
         f"{report['settings']['everything_rounds']}); {report['minutes']} minutes.",
         "",
     ]
+    lines += overview(report)
     for key, (_, _, models, _) in MEASURES.items():
         for model in models:
             if model in report["results"]:

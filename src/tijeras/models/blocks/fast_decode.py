@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .linear import linear
 from .mask_decoder import MaskDecoder, rows_needed
 from .prompt_encoder import PromptEncoder
 from .transformer import Attention, TwoWayAttentionBlock
@@ -212,8 +213,9 @@ def upscale_masks(
     b, (h, w) = keys.shape[0], grid
     rows, cols = (h, w) if region is None else region
     c4, c8, m = up1.out_channels, up2.out_channels, hyper.shape[1]
-    w1 = up1.weight.permute(0, 2, 3, 1).reshape(up1.in_channels, 4 * c4)
-    w2 = up2.weight.permute(0, 2, 3, 1).reshape(c4, 4 * c8)
+    # (out, in) layouts for :func:`linear` (oneDNN in float32 on the CPU)
+    w1 = up1.weight.permute(0, 2, 3, 1).reshape(up1.in_channels, 4 * c4).t().contiguous()
+    w2 = up2.weight.permute(0, 2, 3, 1).reshape(c4, 4 * c8).t().contiguous()
     b1, b2 = up1.bias.repeat(4), up2.bias.repeat(4)
     out = keys.new_empty(b, m, 4 * h, 4 * w)
     if (rows, cols) != (h, w):
@@ -226,12 +228,12 @@ def upscale_masks(
     def block(p0: int, p1: int, r0: int, r1: int) -> None:
         """Prompts p0:p1, token rows r0:r1 (columns :cols) -> their pixels of ``out``."""
         n = p1 - p0
-        y = torch.addmm(b1, tokens[p0:p1, r0:r1, :cols].reshape(-1, tokens.shape[-1]), w1)
+        y = linear(tokens[p0:p1, r0:r1, :cols].reshape(-1, tokens.shape[-1]), w1, b1)
         y = y.view(n, -1, c4)
         if s1 is not None:
             y += s1[:, r0:r1, :cols].reshape(1, -1, c4)
         y = torch.ops.aten.gelu_(F.layer_norm(y, (c4,), norm.weight, norm.bias, norm.eps))
-        z = torch.addmm(b2, y.view(-1, c4), w2).view(n, -1, c8)
+        z = linear(y.view(-1, c4), w2, b2).view(n, -1, c8)
         if s0 is not None:
             z += s0[:, r0:r1, :cols].reshape(1, -1, c8)
         logits = torch.bmm(torch.ops.aten.gelu_(z), hyper[p0:p1].transpose(1, 2))
