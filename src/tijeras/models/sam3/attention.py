@@ -14,7 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..blocks.attention import attention
 from ..blocks.linear import Linear, linear
+
+LONG_KEYS = 1024
+"""Attention over at least this many keys without a mask takes :func:`attention`."""
 
 
 class Attention(nn.Module):
@@ -51,8 +55,14 @@ class Attention(nn.Module):
         v: torch.Tensor,
         mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Projected heads B x H x Q x D (and keys/values B x H x K x D) -> B x Q x C."""
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        """Projected heads B x H x Q x D (and keys/values B x H x K x D) -> B x Q x C.
+
+        Unmasked attention over many keys (the fusion encoder's self-attention over the image
+        tokens) runs on oneDNN's products in float32 on the CPU (:mod:`..blocks.attention`)."""
+        if mask is None and k.shape[-2] >= LONG_KEYS:
+            out = attention(q, k, v)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.out_proj(out.transpose(1, 2).flatten(2))
 
     def forward(
