@@ -1,12 +1,13 @@
 """``dtype="auto"``: the precision a device runs fastest without giving up the masks.
 
-The image encoder is almost all matrix products, which run in bfloat16 several times faster
-than in float32 where the hardware has bfloat16 dot products: Intel AMX tiles (``amx_bf16``,
-about 5x on the machines measured), AVX-512 BF16 (``avx512_bf16``: Zen 4, Cooper Lake; about
-1.5x for the ViT-B encoder), and NVIDIA GPUs from Ampere on. Without them PyTorch emulates
-bfloat16 through float32 conversions and the encoder gets slower, so float32 stays. The prompt
-side always stays in float32: it is a few milliseconds either way, and a float32 decoder behind
-a bfloat16 encoder keeps the masks at IoU 0.99 of full float32 (``docs/benchmarks.md``).
+The image encoder is almost all matrix products, which run in bfloat16 faster than in float32
+where the hardware has bfloat16 dot products: Intel AMX tiles (``amx_bf16``,
+about 5x on the machines measured), AVX-512 BF16 (``avx512_bf16``: Zen 4 and 5, Cooper Lake;
+about 1.4x for the ViT-B encoder against oneDNN's float32), and NVIDIA GPUs from Ampere on.
+Without them PyTorch emulates bfloat16 through float32 conversions and the encoder gets slower,
+so float32 stays. The prompt side always stays in float32: it is a few milliseconds either way,
+and a float32 decoder behind a bfloat16 encoder keeps the masks at IoU 0.97-0.99 of full float32
+on random test weights (``docs/benchmarks.md``).
 
 The decision is read from the device (CPU flags in ``/proc/cpuinfo``, or the GPU's compute
 capability) and costs nothing; :func:`measure_rates` times a matrix product in each dtype for
