@@ -122,7 +122,7 @@ def main() -> None:
 
     flops, parts = {}, {}
     for impl, prompt in sides.items():
-        prompt(PHRASES[0])  # per-image work done once, as in a session
+        prompt(PHRASES[0])  # the per-image work of a first prompt, done once
         flops[impl], parts[impl] = count(prompt)
     times = {impl: [] for impl in sides}
     for _ in range(args.repeat):
