@@ -22,6 +22,9 @@ from .linear import linear, uses_onednn
 
 ROWS = 256  # query rows per block when there are more than WHOLE: 256 x 5184 scores, 5.3 MB
 WHOLE = 1024  # up to this many queries (a 24 x 24 window: 576) are one block
+LONG_KEYS = 1024
+"""Keys from which a window-free attention (a ViT's global block, SAM 3's fusion encoder) is
+worth routing to :func:`attention` rather than the fused kernel; shorter ones stay fused."""
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..blocks.attention import LONG_KEYS
 from ..blocks.common import LayerNorm2d, MLPBlock
 from ..blocks.linear import Linear, linear, uses_onednn
 from .config import ViTConfig
@@ -111,10 +112,6 @@ class Attention(nn.Module):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=bias.view(b, heads, n, kh * kw))
 
 
-ONEDNN_MIN_KEYS = 1024
-"""float32 attention over at least this many keys (the global blocks) runs on oneDNN."""
-
-
 def _unfused_attention(q: torch.Tensor, keys: int) -> bool:
     """Attention as matrix products and an in-place softmax, instead of the fused kernel.
 
@@ -131,7 +128,7 @@ def _unfused_attention(q: torch.Tensor, keys: int) -> bool:
         return False
     if q.dtype in (torch.bfloat16, torch.float16):
         return True
-    return keys >= ONEDNN_MIN_KEYS and uses_onednn(q, q)
+    return keys >= LONG_KEYS and uses_onednn(q, q)
 
 
 def _attend_unfused(

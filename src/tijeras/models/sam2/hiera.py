@@ -16,13 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..blocks.attention import attention
+from ..blocks.attention import LONG_KEYS, attention
 from ..blocks.linear import Linear, linear, uses_onednn
 from .config import HieraConfig
 
 # Tokens per chunk in the MLP: the hidden activations of a chunk stay in cache.
 MLP_CHUNK = 2048
-GLOBAL_KEYS = 1024  # attention over at least this many keys: a global block
 # Tokens per slab of window rows in windowed blocks (see MultiScaleBlock._forward_in_slabs).
 SLAB_TOKENS = 2048
 
@@ -93,7 +92,7 @@ class MultiScaleAttention(nn.Module):
             h, w = q.shape[1:3]
             q = q.view(b, h * w, heads, -1)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-        if k.shape[2] >= GLOBAL_KEYS:  # global blocks: products on oneDNN in float32
+        if k.shape[2] >= LONG_KEYS:  # global blocks: products on oneDNN in float32
             out = attention(q, k, v)
         else:
             out = F.scaled_dot_product_attention(q, k, v)

@@ -14,11 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..blocks.attention import attention
+from ..blocks.attention import LONG_KEYS, attention
 from ..blocks.linear import Linear, linear
-
-LONG_KEYS = 1024
-"""Attention over at least this many keys without a mask takes :func:`attention`."""
 
 
 class Attention(nn.Module):
