@@ -53,6 +53,13 @@ def test_linear_falls_back_where_onednn_does_not_apply() -> None:
     with torch.inference_mode():
         assert uses_onednn(x.detach(), layer.weight) == torch.backends.mkldnn.is_available()
         assert not uses_onednn(x.detach()[:63], layer.weight)  # a few prompt tokens
+        if torch.backends.mkldnn.is_available():  # ... unless the weight is large
+            big = torch.randn(2048, 256)
+            tokens = torch.randn(5, 256)
+            assert uses_onednn(tokens, big) and not uses_onednn(tokens[:0], big)
+            _close(
+                linear(tokens, big, None, "gelu"), F.gelu(F.linear(tokens.double(), big.double()))
+            )
         half = layer.to(torch.bfloat16)
         y = half(x.detach().to(torch.bfloat16))
         assert y.dtype == torch.bfloat16
@@ -121,3 +128,19 @@ def test_onednn_is_only_given_dense_operands(monkeypatch) -> None:
     w = torch.randn(48, 128, generator=gen)[:, ::2]
     _close(linear(x, w), F.linear(x.double(), w.double()).float())
     assert seen == [True]
+
+
+@pytest.mark.parametrize("bias_shape", [(1, 2, 201, 1100), (1, 1, 1, 1100)])
+def test_biased_attention_on_onednn_equals_the_fused_kernel(bias_shape) -> None:
+    """The decoder's cross-attention to the image tokens adds the box relative-position bias
+    (B x H x Q x L) to the scores; on oneDNN's products it is added block by block, full size
+    or broadcast, and the result is ``F.scaled_dot_product_attention`` with that bias."""
+    from tijeras.models.blocks.attention import attention
+
+    gen = torch.Generator().manual_seed(1)
+    q = torch.randn(1, 2, 201, 16, generator=gen)
+    k, v = (torch.randn(1, 2, 1100, 16, generator=gen) for _ in range(2))
+    bias = 3 * torch.randn(bias_shape, generator=gen)
+    ref = F.scaled_dot_product_attention(q.double(), k.double(), v.double(), bias.double())
+    _close(attention(q, k, v, bias), ref.float())
+    _close(attention(q, k, v, bias.requires_grad_()), ref.float())  # autograd: fused kernel

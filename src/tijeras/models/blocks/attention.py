@@ -3,9 +3,10 @@
 PyTorch's fused CPU attention (``F.scaled_dot_product_attention``) computes its tiles with MKL's
 ``sgemm``, which on AMD processors runs a 256-bit code path (see :mod:`.linear`). For long
 sequences without a mask (a ViT's global blocks, SAM 3's fusion encoder) :func:`attention`
-computes ``softmax(q k^T / sqrt(D)) v`` with oneDNN's products instead, a block of query rows at
-a time so the block's scores (rows x keys) stay in cache: the same function, float32 sums in
-another order. Everything else (masks, other dtypes and devices, autograd) goes to
+computes ``softmax(q k^T / sqrt(D) + bias) v`` with oneDNN's products instead, a block of query
+rows at a time so the block's scores (rows x keys) stay in cache: the same function, float32 sums
+in another order. An additive float bias (SAM 3's box relative-position bias) is added to each
+block's scores. Everything else (boolean masks, other dtypes and devices, autograd) goes to
 ``F.scaled_dot_product_attention``.
 
 Shapes: ... x N x D queries, ... x M x D keys and values (the same leading dims).
@@ -27,26 +28,46 @@ LONG_KEYS = 1024
 worth routing to :func:`attention` rather than the fused kernel; shorter ones stay fused."""
 
 
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """``softmax(q k^T / sqrt(D)) v`` over the last two dims; ... x N x D."""
-    if not uses_onednn(q, k) or q.shape[:-2] != k.shape[:-2] or v.shape[:-2] != k.shape[:-2]:
-        return F.scaled_dot_product_attention(q, k, v)
+def attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``softmax(q k^T / sqrt(D) + bias) v`` over the last two dims; ... x N x D. ``bias``: a
+    float tensor broadcastable to ... x N x M, or None."""
+    if (
+        not uses_onednn(q, k)
+        or q.shape[:-2] != k.shape[:-2]
+        or v.shape[:-2] != k.shape[:-2]
+        or (bias is not None and (bias.dtype != q.dtype or bias.requires_grad))
+    ):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
     n = q.shape[-2]
-    return attend_rows(q * (1.0 / math.sqrt(q.shape[-1])), k, v, n if n <= WHOLE else ROWS)
+    scaled = q * (1.0 / math.sqrt(q.shape[-1]))
+    return attend_rows(scaled, k, v, n if n <= WHOLE else ROWS, bias)
 
 
-def attend_rows(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rows: int) -> torch.Tensor:
-    """``softmax(q k^T) v`` for pre-scaled ... x N x D queries, ... x M x D keys and ... x M x Dv
-    values (the same leading dims, views allowed), ``rows`` queries at a time, on oneDNN's
-    products (the caller checks :func:`~.linear.uses_onednn`). ... x N x Dv."""
-    lead, (n, d) = q.shape[:-2], q.shape[-2:]
+def attend_rows(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    rows: int,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``softmax(q k^T + bias) v`` for pre-scaled ... x N x D queries, ... x M x D keys and
+    ... x M x Dv values (the same leading dims, views allowed) and an optional bias
+    broadcastable to ... x N x M, ``rows`` queries at a time, on oneDNN's products (the caller
+    checks :func:`~.linear.uses_onednn`). ... x N x Dv."""
+    lead, (n, d), m = q.shape[:-2], q.shape[-2:], k.shape[-2]
     # dense copies: the operands are often permuted or expanded views
     queries = q.reshape(-1, n, d).contiguous()
-    keys = k.reshape(-1, k.shape[-2], d).contiguous()
-    values_t = v.reshape(-1, v.shape[-2], v.shape[-1]).transpose(1, 2).contiguous()
+    keys = k.reshape(-1, m, d).contiguous()
+    values_t = v.reshape(-1, m, v.shape[-1]).transpose(1, 2).contiguous()
+    if bias is not None:
+        bias = bias.expand(*lead, n, m).reshape(-1, n, m)  # a view when it is full size
     out = q.new_empty(queries.shape[0], n, v.shape[-1])
     for g in range(queries.shape[0]):
         for r in range(0, n, rows):
             scores = linear(queries[g, r : r + rows], keys[g])
+            if bias is not None:
+                scores += bias[g, r : r + rows]
             out[g, r : r + rows] = linear(torch.softmax(scores, dim=-1), values_t[g])
     return out.view(*lead, n, v.shape[-1])

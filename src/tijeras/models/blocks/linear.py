@@ -40,8 +40,13 @@ ONEDNN = {"enabled": _POINTWISE is not None}
 """Switch for the oneDNN path (off: every product through ``F.linear``, e.g. to count FLOPs,
 which ``torch.utils.flop_counter`` does not see in oneDNN's kernels)."""
 MIN_ROWS = 64
-"""Products with fewer input rows (prompt tokens, heads) stay on ``F.linear``: oneDNN's
-per-call cost is larger than the work."""
+"""Products with fewer input rows (prompt tokens, heads) stay on ``F.linear`` when their weight
+is small (below :data:`MIN_WEIGHT`): oneDNN's per-call cost is larger than the work."""
+MIN_WEIGHT = 1 << 19
+"""Weights of at least this many elements (2048 x 256: a decoder MLP, a text encoder's layers)
+take oneDNN at any number of rows: reading the weight is the work, and MKL's few-row path
+reads it at half the speed (1024 x 4096 on 5 rows: 1.19 ms against 0.51 ms on the Zen 5 of
+``docs/benchmarks.md``; 256 x 256 on 5 rows: 13 us against 18 us, so those stay)."""
 
 
 def uses_onednn(x: torch.Tensor, weight: torch.Tensor) -> bool:
@@ -51,7 +56,8 @@ def uses_onednn(x: torch.Tensor, weight: torch.Tensor) -> bool:
         and x.device.type == "cpu"
         and x.dtype == torch.float32
         and weight.dtype == torch.float32
-        and x.numel() >= MIN_ROWS * x.shape[-1]
+        and (x.numel() >= MIN_ROWS * x.shape[-1] or weight.numel() >= MIN_WEIGHT)
+        and x.numel() > 0
         and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
         and not torch.compiler.is_compiling()  # graph capture (compile, ONNX export)
         and not torch.jit.is_tracing()

@@ -54,10 +54,11 @@ class Attention(nn.Module):
     ) -> torch.Tensor:
         """Projected heads B x H x Q x D (and keys/values B x H x K x D) -> B x Q x C.
 
-        Unmasked attention over many keys (the fusion encoder's self-attention over the image
-        tokens) runs on oneDNN's products in float32 on the CPU (:mod:`..blocks.attention`)."""
-        if mask is None and k.shape[-2] >= LONG_KEYS:
-            out = attention(q, k, v)
+        Attention over many keys without a boolean mask (the fusion encoder's self-attention
+        over the image tokens, the decoder's biased cross-attention to them) runs on oneDNN's
+        products in float32 on the CPU (:mod:`..blocks.attention`)."""
+        if k.shape[-2] >= LONG_KEYS and (mask is None or mask.is_floating_point()):
+            out = attention(q, k, v, mask)
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.out_proj(out.transpose(1, 2).flatten(2))

@@ -117,8 +117,10 @@ class Decoder(nn.Module):
         cols = torch.arange(w, device=boxes.device, dtype=boxes.dtype) / w
         by = self.boxRPB_embed_y(log_distances(rows, xyxy[..., 1::2]))  # B x Q x h x H
         bx = self.boxRPB_embed_x(log_distances(cols, xyxy[..., 0::2]))  # B x Q x w x H
-        bias = by.permute(0, 3, 1, 2)[..., :, None] + bx.permute(0, 3, 1, 2)[..., None, :]
-        return F.pad(bias.flatten(-2), (0, 0, 1, 0))
+        # the presence token's zero row added to the factors, not to the B x H x Q x L bias
+        by = F.pad(by.permute(0, 3, 1, 2), (0, 0, 1, 0))  # B x H x (1 + Q) x h
+        bx = F.pad(bx.permute(0, 3, 1, 2), (0, 0, 1, 0))
+        return (by[..., :, None] + bx[..., None, :]).flatten(-2)
 
     def forward(
         self,

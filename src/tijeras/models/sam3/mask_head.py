@@ -53,8 +53,11 @@ class PixelDecoder(nn.Module):
 
     def skip_convs(self, finer: list[torch.Tensor]) -> list[torch.Tensor]:
         """``conv_i(skip_i)`` (bias included) of the neck levels, in decoding order (coarse
-        first): the prompt-independent half of each stage, once per image."""
-        return [conv(skip) for conv, skip in zip(self.conv_layers, reversed(finer))]
+        first): the prompt-independent half of each stage, once per image. Dense (NCHW) like
+        the per-prompt maps they are added to: the neck's levels come out of oneDNN's
+        convolutions channels-last, and an addition across layouts would transpose the whole
+        stride-3.5 map on every prompt."""
+        return [conv(skip).contiguous() for conv, skip in zip(self.conv_layers, reversed(finer))]
 
     def forward_split(self, coarse: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
         """:meth:`forward` from the B x C x h x w prompt map and :meth:`skip_convs`: each
@@ -66,7 +69,7 @@ class PixelDecoder(nn.Module):
                 y = y - self.conv_layers[i].bias.view(-1, 1, 1)  # the skip holds the bias
             else:
                 y = upsampled_conv(x, self.conv_layers[i].weight)
-            x = F.relu(self.norms[i](y.add_(skip)))
+            x = F.relu_(self.norms[i](y.add_(skip)))
         return x
 
 
