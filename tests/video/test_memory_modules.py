@@ -114,6 +114,28 @@ def test_rotation_is_relative():
     assert torch.allclose(qs[0] @ ks[1 * 4 + 2], qs[2 * 4 + 1] @ ks[3 * 4 + 3], atol=1e-5)
 
 
+def test_complex_rotation_equals_the_real_form():
+    """float32 rotations take one complex product per channel pair; the result is the real
+    form's (cos/sin products, pairs swapped), also written into a slice of a key buffer as
+    the memory cross-attention does, and bfloat16 keeps the real form."""
+    from dataclasses import replace
+
+    table = rotary_table(16, (3, 4))
+    real = replace(table, polar=None)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 1, 3 * 12 + 5, 16, generator=gen)  # 3 frames of 12 tokens, 5 pointers
+    grids = x[..., :36, :]
+    expected = rotate(grids, real)
+    assert torch.allclose(rotate(grids, table), expected, atol=1e-6)
+    buffer = torch.zeros_like(x)
+    rotate(grids, table, out=buffer[..., :36, :])
+    assert torch.allclose(buffer[..., :36, :], expected, atol=1e-6)
+    assert torch.count_nonzero(buffer[..., 36:, :]) == 0
+    half = rotary_table(16, (3, 4), dtype=torch.bfloat16)
+    assert half.polar is None
+    assert torch.allclose(rotate(grids.bfloat16(), half).float(), expected, atol=0.05)
+
+
 def test_conditioning_choice_matches():
     rng = random.Random(0)
     for _ in range(200):

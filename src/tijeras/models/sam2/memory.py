@@ -155,7 +155,10 @@ class MemoryProjection(nn.Module):
         k = self.split(self.k_proj(memory + memory_pos))
         n_rot = k.shape[-2] - num_unrotated
         if num_unrotated:
-            k = torch.cat([rotate(k[..., :n_rot, :], table), k[..., n_rot:, :]], dim=-2)
+            keys = torch.empty(k.shape, dtype=k.dtype, device=k.device)
+            keys[..., n_rot:, :] = k[..., n_rot:, :]
+            rotate(k[..., :n_rot, :], table, out=keys[..., :n_rot, :])
+            k = keys
         else:
             k = rotate(k, table)
         w_ov, bias = self.value_output()
