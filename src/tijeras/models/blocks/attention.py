@@ -69,5 +69,7 @@ def attend_rows(
             scores = linear(queries[g, r : r + rows], keys[g])
             if bias is not None:
                 scores += bias[g, r : r + rows]
-            out[g, r : r + rows] = linear(torch.softmax(scores, dim=-1), values_t[g])
+            # in place: the block's scores and probabilities share one buffer in cache
+            torch.softmax(scores, dim=-1, out=scores)
+            out[g, r : r + rows] = linear(scores, values_t[g])
     return out.view(*lead, n, v.shape[-1])

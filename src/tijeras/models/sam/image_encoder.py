@@ -155,7 +155,8 @@ def _attend_unfused(
             grid = scores.view(rows, kw, kh, kw)
             grid += bias_h[g].unsqueeze(-1)
             grid += bias_w[g].unsqueeze(-2)
-            out[g] = linear(torch.softmax(scores, dim=-1), values_t[g])
+            torch.softmax(scores, dim=-1, out=scores)  # in place, as in blocks.attention
+            out[g] = linear(scores, values_t[g])
         return out.view(b, heads, n, hd)
     keys = k.reshape(b * heads, -1, hd)
     if kh + kw <= hd:
