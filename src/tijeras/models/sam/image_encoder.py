@@ -159,7 +159,8 @@ def _attend_unfused(
             out[g] = linear(scores, values_t[g])
         return out.view(b, heads, n, hd)
     keys = k.reshape(b * heads, -1, hd)
-    if kh + kw <= hd:
+    bias_in_product = kh + kw <= hd
+    if bias_in_product:
         # Windows: the bias rides in the product. Each query gains its kh + kw bias terms as
         # extra channels and each key the one-hot of its row and column, so q'.k' is
         # q.k + bias_h[row] + bias_w[col] in one batched product, accumulated in float32 and
@@ -170,14 +171,13 @@ def _attend_unfused(
         g = b * heads
         queries = torch.cat([queries, bias_h.reshape(g, n, kh), bias_w.reshape(g, n, kw)], -1)
         keys = torch.cat([keys, rows_of.expand(g, -1, -1), cols_of.expand(g, -1, -1)], -1)
-        scores = torch.bmm(queries, keys.transpose(1, 2))
-    else:
-        scores = torch.bmm(queries, keys.transpose(1, 2))
+    scores = torch.bmm(queries, keys.transpose(1, 2))
+    if not bias_in_product:  # global blocks: the bias added to the scores
         grid = scores.view(b * heads, rows, kw, kh, kw)
         grid += bias_h.unsqueeze(-1)
         grid += bias_w.unsqueeze(-2)
-    probs = torch.softmax(scores, dim=-1)
-    return torch.bmm(probs, v.reshape(b * heads, -1, hd)).view(b, heads, n, hd)
+    torch.softmax(scores, dim=-1, out=scores)
+    return torch.bmm(scores, v.reshape(b * heads, -1, hd)).view(b, heads, n, hd)
 
 
 def window_partition(
