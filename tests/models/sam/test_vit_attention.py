@@ -50,3 +50,24 @@ def test_attention_routes_equal_the_plain_computation(dtype, side) -> None:
     tolerance = 1e-5 if dtype == torch.float32 else 3e-2
     err = (out.double() - expected).abs().max().item()
     assert err <= tolerance * expected.abs().max().item(), f"{dtype} {side}: off by {err:.3g}"
+
+
+def test_float32_global_attention_in_uneven_row_blocks(monkeypatch) -> None:
+    """float32 global blocks form the scores a few image rows at a time (the budget of
+    ``blocks.attention.block_rows``): 7 rows of 33 per block leave a partial last block, and
+    the decomposed bias of each block must line up with its rows."""
+    from tijeras.models.blocks import attention as attention_module
+
+    monkeypatch.setattr(attention_module, "BLOCK_SCORES", 256 * 33 * 33)
+    assert attention_module.block_rows(33 * 33) // 33 == 7
+    gen = torch.Generator().manual_seed(5)
+    attn = Attention(128, 2, (33, 33))
+    with torch.no_grad():
+        attn.rel_pos_h.copy_(0.1 * torch.randn(attn.rel_pos_h.shape, generator=gen))
+        attn.rel_pos_w.copy_(0.1 * torch.randn(attn.rel_pos_w.shape, generator=gen))
+    qkv = torch.randn(2, 33, 33, 3 * 128, generator=gen)
+    expected = _plain(attn, qkv)
+    with torch.inference_mode():
+        out = attn.attend_qkv(qkv)
+    err = (out.double() - expected).abs().max().item()
+    assert err <= 1e-5 * expected.abs().max().item(), f"off by {err:.3g}"

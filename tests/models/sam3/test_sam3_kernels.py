@@ -144,3 +144,23 @@ def test_biased_attention_on_onednn_equals_the_fused_kernel(bias_shape) -> None:
     ref = F.scaled_dot_product_attention(q.double(), k.double(), v.double(), bias.double())
     _close(attention(q, k, v, bias), ref.float())
     _close(attention(q, k, v, bias.requires_grad_()), ref.float())  # autograd: fused kernel
+
+
+def test_attention_in_uneven_row_blocks_equals_the_fused_kernel(monkeypatch) -> None:
+    """Long queries are split into blocks of whole rows sized by the keys
+    (``block_rows``); with a budget of 128 rows, 1300 queries are ten full blocks and a
+    partial one, with and without a bias, and the result is the fused kernel's."""
+    from tijeras.models.blocks import attention as attention_module
+
+    monkeypatch.setattr(attention_module, "BLOCK_SCORES", 128 * 1100)
+    assert attention_module.block_rows(1100) == 128
+    gen = torch.Generator().manual_seed(2)
+    q = torch.randn(1, 2, 1300, 16, generator=gen)
+    k, v = (torch.randn(1, 2, 1100, 16, generator=gen) for _ in range(2))
+    bias = 2 * torch.randn(1, 2, 1300, 1100, generator=gen)
+    with torch.inference_mode():
+        plain = attention_module.attention(q, k, v)
+        biased = attention_module.attention(q, k, v, bias)
+    _close(plain, F.scaled_dot_product_attention(q.double(), k.double(), v.double()).float())
+    ref = F.scaled_dot_product_attention(q.double(), k.double(), v.double(), bias.double())
+    _close(biased, ref.float())

@@ -4,7 +4,7 @@ PyTorch's fused CPU attention (``F.scaled_dot_product_attention``) computes its 
 ``sgemm``, which on AMD processors runs a 256-bit code path (see :mod:`.linear`). For long
 sequences without a mask (a ViT's global blocks, SAM 3's fusion encoder) :func:`attention`
 computes ``softmax(q k^T / sqrt(D) + bias) v`` with oneDNN's products instead, a block of query
-rows at a time so the block's scores (rows x keys) stay in cache: the same function, float32 sums
+rows at a time so the block's scores (rows x keys, :data:`BLOCK_SCORES`) stay in cache: the same function, float32 sums
 in another order. An additive float bias (SAM 3's box relative-position bias) is added to each
 block's scores. Everything else (boolean masks, other dtypes and devices, autograd) goes to
 ``F.scaled_dot_product_attention``.
@@ -21,7 +21,13 @@ import torch.nn.functional as F
 
 from .linear import linear, uses_onednn
 
-ROWS = 256  # query rows per block when there are more than WHOLE: 256 x 5184 scores, 5.3 MB
+BLOCK_SCORES = 1 << 21
+"""Scores formed at once when the queries are split (2M floats, 8 MB: half the CPU's L3 cache
+on the machine of ``docs/benchmarks.md``): 512 query rows over 4096 keys, 384 over 5184. Over
+4096 tokens, 12 heads of 64 channels (ViT-B's global shape) took 173 ms in 512-row blocks
+against 191 ms in 256-row ones and 4 heads of 96 (Hiera-T's) 74.8 against 82.2 ms; 8 heads of
+32 over 5184 tokens (SAM 3's fusion encoder) 114 ms in 384-row blocks against 123 ms; 1024
+rows were slower again in each."""
 WHOLE = 1024  # up to this many queries (a 24 x 24 window: 576) are one block
 LONG_KEYS = 1024
 """Keys from which a window-free attention (a ViT's global block, SAM 3's fusion encoder) is
@@ -42,7 +48,13 @@ def attention(
         return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
     n = q.shape[-2]
     scaled = q * (1.0 / math.sqrt(q.shape[-1]))
-    return attend_rows(scaled, k, v, n if n <= WHOLE else ROWS, bias)
+    return attend_rows(scaled, k, v, n if n <= WHOLE else block_rows(k.shape[-2]), bias)
+
+
+def block_rows(keys: int) -> int:
+    """Query rows per block over ``keys`` keys: :data:`BLOCK_SCORES` scores, a multiple of 128
+    rows (at least 128)."""
+    return max(128, BLOCK_SCORES // max(1, keys) // 128 * 128)
 
 
 def attend_rows(

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..blocks.attention import LONG_KEYS
+from ..blocks.attention import LONG_KEYS, block_rows
 from ..blocks.common import LayerNorm2d, MLPBlock
 from ..blocks.linear import Linear, linear, uses_onednn
 from .config import ViTConfig
@@ -150,13 +150,16 @@ def _attend_unfused(
         keys = k.reshape(b * heads, -1, hd).contiguous()
         values_t = v.reshape(b * heads, -1, hd).transpose(1, 2).contiguous()
         out = q.new_empty(b * heads, n, hd)
+        step = max(1, block_rows(kh * kw) // kw)  # image rows per block of queries
         for g in range(b * heads):
-            scores = linear(queries[g], keys[g])
-            grid = scores.view(rows, kw, kh, kw)
-            grid += bias_h[g].unsqueeze(-1)
-            grid += bias_w[g].unsqueeze(-2)
-            torch.softmax(scores, dim=-1, out=scores)  # in place, as in blocks.attention
-            out[g] = linear(scores, values_t[g])
+            for r0 in range(0, rows, step):
+                r1 = min(rows, r0 + step)
+                scores = linear(queries[g, r0 * kw : r1 * kw], keys[g])
+                grid = scores.view(r1 - r0, kw, kh, kw)
+                grid += bias_h[g, r0:r1].unsqueeze(-1)
+                grid += bias_w[g, r0:r1].unsqueeze(-2)
+                torch.softmax(scores, dim=-1, out=scores)  # in place, as in blocks.attention
+                out[g, r0 * kw : r1 * kw] = linear(scores, values_t[g])
         return out.view(b, heads, n, hd)
     keys = k.reshape(b * heads, -1, hd)
     bias_in_product = kh + kw <= hd
