@@ -28,8 +28,13 @@ def tune_allocator() -> list[str]:
     if "jemalloc" in os.environ.get("LD_PRELOAD", ""):
         applied.append("jemalloc (preloaded)")
         return applied
-    os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
-    applied.append("THP_MEM_ALLOC_ENABLE=1")
+    if "THP_MEM_ALLOC_ENABLE" in os.environ:
+        applied.append(
+            f"THP_MEM_ALLOC_ENABLE={os.environ['THP_MEM_ALLOC_ENABLE']} (set by the user)"
+        )
+    else:
+        os.environ["THP_MEM_ALLOC_ENABLE"] = "1"
+        applied.append("THP_MEM_ALLOC_ENABLE=1")
     if sys.platform.startswith("linux"):
         name = ctypes.util.find_library("c")
         try:
