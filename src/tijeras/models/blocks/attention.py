@@ -4,10 +4,10 @@ PyTorch's fused CPU attention (``F.scaled_dot_product_attention``) computes its 
 ``sgemm``, which on AMD processors runs a 256-bit code path (see :mod:`.linear`). For long
 sequences without a mask (a ViT's global blocks, SAM 3's fusion encoder) :func:`attention`
 computes ``softmax(q k^T / sqrt(D) + bias) v`` with oneDNN's products instead, a block of query
-rows at a time so the block's scores (rows x keys, :data:`BLOCK_SCORES`) stay in cache: the same function, float32 sums
-in another order. An additive float bias (SAM 3's box relative-position bias) is added to each
-block's scores. Everything else (boolean masks, other dtypes and devices, autograd) goes to
-``F.scaled_dot_product_attention``.
+rows at a time so the block's scores (rows x keys, :data:`BLOCK_SCORES`) stay in cache: the
+same function, float32 sums in another order. An additive float bias (SAM 3's box
+relative-position bias) is added to each block's scores. Everything else (boolean masks, other
+dtypes and devices, autograd) goes to ``F.scaled_dot_product_attention``.
 
 Shapes: ... x N x D queries, ... x M x D keys and values (the same leading dims).
 """
@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from .linear import linear, uses_onednn
 
 BLOCK_SCORES = 1 << 21
-"""Scores formed at once when the queries are split (2M floats, 8 MB: half the CPU's L3 cache
-on the machine of ``docs/benchmarks.md``): 512 query rows over 4096 keys, 384 over 5184. Over
+"""Scores formed at once when the queries are split (2M floats, 8 MB: a quarter of the L3 cache
+of the machine of ``docs/benchmarks.md``): 512 query rows over 4096 keys, 384 over 5184. Over
 4096 tokens, 12 heads of 64 channels (ViT-B's global shape) took 173 ms in 512-row blocks
 against 191 ms in 256-row ones and 4 heads of 96 (Hiera-T's) 74.8 against 82.2 ms; 8 heads of
 32 over 5184 tokens (SAM 3's fusion encoder) 114 ms in 384-row blocks against 123 ms; 1024
