@@ -20,7 +20,6 @@ from ...automatic.options import SAM2_EVERYTHING, EverythingOptions
 from ...contract import InputSpec
 from ...types import Decoded, ImageEmbedding, PreparedImage, PromptBatch
 from ..blocks.common import MLP
-from ..blocks.linear import linear
 from ..blocks.prompt_encoder import PromptEncoder
 from ..blocks.promptable import PromptableModel
 from ..blocks.prompts import merge_boxes_into_points
@@ -43,9 +42,14 @@ class ImageEncoder(nn.Module):
         self.neck = FpnNeck(config.neck, config.trunk.channel_list)
         self.scalp = config.neck.scalp
 
-    def forward_channels_last(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The kept neck levels as channels-last B x H_i x W_i x C maps, finest first."""
-        levels = self.neck(self.trunk(x))
+    def forward_channels_last(
+        self,
+        x: torch.Tensor,
+        projections: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = None,
+    ) -> list[torch.Tensor]:
+        """The kept neck levels as channels-last B x H_i x W_i x C maps, finest first; levels
+        named in ``projections`` come projected (see :meth:`FpnNeck.forward`)."""
+        levels = self.neck(self.trunk(x), projections)
         return levels[: len(levels) - self.scalp] if self.scalp else levels
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -115,17 +119,22 @@ class Sam2Model(Sam2MetaNames, PromptableModel):
         """B x 3 x 1024 x 1024 normalised -> the B x 256 x 64 x 64 embedding (with
         ``no_mem_embed`` added, as for a single image) and the projected high-res levels
         ``high_res_0`` (B x 32 x 256 x 256) and ``high_res_1`` (B x 64 x 128 x 128)."""
-        levels = self.image_encoder.forward_channels_last(x)
+        projections = self.high_res_projections()
+        levels = self.image_encoder.forward_channels_last(x, projections)
         top = levels[-1] + self.no_mem_embed.to(levels[-1].dtype)
         features = top.permute(0, 3, 1, 2).contiguous()
         extra: dict[str, torch.Tensor] = {}
-        dec = self.sam_mask_decoder
-        if dec.config.use_high_res_features:
-            for i, conv in enumerate((dec.conv_s0, dec.conv_s1)):
-                level = levels[i].to(conv.weight.dtype)  # the decoder's dtype
-                proj = linear(level, conv.weight.flatten(1), conv.bias)
-                extra[f"high_res_{i}"] = proj.permute(0, 3, 1, 2).contiguous()
+        for i in projections:
+            extra[f"high_res_{i}"] = levels[i].permute(0, 3, 1, 2).contiguous()
         return features, extra
+
+    def high_res_projections(self) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+        """The decoder's ``conv_s0`` / ``conv_s1`` as 1x1 projections of neck levels 0 and 1
+        (in the decoder's dtype), or none where the decoder uses no high-res features."""
+        dec = self.sam_mask_decoder
+        if not dec.config.use_high_res_features:
+            return {}
+        return {i: (c.weight.flatten(1), c.bias) for i, c in enumerate((dec.conv_s0, dec.conv_s1))}
 
     def high_res_features(
         self, extra: Mapping[str, torch.Tensor]

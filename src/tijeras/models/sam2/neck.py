@@ -73,23 +73,54 @@ class FpnNeck(nn.Module):
         """The lateral projection of trunk level ``level`` (0 = highest resolution)."""
         return self.convs[len(self.convs) - 1 - level](x)
 
-    def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+    def forward(
+        self,
+        xs: list[torch.Tensor],
+        projections: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = None,
+    ) -> list[torch.Tensor]:
         """Per-level channels-last maps (highest resolution first) -> fused maps (same order).
 
         Levels dropped by ``scalp`` are still computed when a finer level fuses them.
+
+        ``projections`` maps a level to a 1x1 projection (N x C weight, N bias) applied to its
+        output, as SAM 2's decoder does to levels 0 and 1. A level that is its lateral alone
+        (not fused with a coarser level, not fused into a finer one) is then one product with
+        the composed weight, ``W (W_l x + b_l) + b = (W W_l) x + (W b_l + b)``, in the
+        projection's dtype: its C-channel map (67 MB at stride 4) is never formed.
         """
         n = len(self.convs)
         if len(xs) != n:
             raise ValueError(f"the neck expects {n} levels, got {len(xs)}")
+        projections = projections or {}
+        fused = self.config.fpn_top_down_levels
         out: list[torch.Tensor] = [xs[0]] * n
         prev = None
         for i in range(n - 1, -1, -1):
+            projection = projections.get(i)
+            if projection is not None and i not in fused and (i == 0 or i - 1 not in fused):
+                out[i] = self.composed(i, xs[i], *projection)
+                prev = None
+                continue
             lat = self.lateral(i, xs[i])
-            if i in self.config.fpn_top_down_levels and prev is not None:
+            if i in fused and prev is not None:
                 lat = add_upsampled2x(lat, prev.to(lat.dtype))
             prev = lat
             out[i] = lat
+            if projection is not None:
+                weight, bias = projection
+                out[i] = linear(lat.to(weight.dtype), weight, bias)
         return out
+
+    def composed(
+        self, level: int, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
+    ) -> torch.Tensor:
+        """``weight`` x (the lateral of ``level``) + ``bias`` as one product (float32 weights
+        composed, then cast to ``weight``'s dtype)."""
+        conv = self.convs[len(self.convs) - 1 - level].conv
+        w_lat, b_lat = conv.weight.flatten(1).float(), conv.bias.float()
+        w = weight.float() @ w_lat
+        b = weight.float() @ b_lat + bias.float()
+        return linear(x.to(weight.dtype), w.to(weight.dtype), b.to(weight.dtype))
 
 
 def add_upsampled2x(x: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:

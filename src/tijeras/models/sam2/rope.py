@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import torch
 
-
 _COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 
 

@@ -159,17 +159,14 @@ class Sam2Tracking:
         """1 x 3 x S x S normalised frame -> its features."""
         model = self.model
         x = image.to(model.device, model.encoder_dtype)
-        levels = model.image_encoder.forward_channels_last(x)
+        projections = model.high_res_projections()
+        levels = model.image_encoder.forward_channels_last(x, projections)
         top = levels[-1]
         _, h, w, c = top.shape
         pos = model.image_encoder.neck.position_encoding((h, w), top.device).to(top.dtype)
         high_res = None
-        dec = model.sam_mask_decoder
-        if dec.config.use_high_res_features:
-            projected = []
-            for level, conv in zip(levels[:2], (dec.conv_s0, dec.conv_s1)):
-                proj = F.linear(level.to(conv.weight.dtype), conv.weight.flatten(1), conv.bias)
-                projected.append(proj.permute(0, 3, 1, 2).contiguous())
+        if projections:
+            projected = [levels[i].permute(0, 3, 1, 2).contiguous() for i in (0, 1)]
             high_res = (projected[0], projected[1])
         return FrameFeatures(
             tokens=top.reshape(1, h * w, c).to(self.dtype),
