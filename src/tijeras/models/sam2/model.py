@@ -119,22 +119,29 @@ class Sam2Model(Sam2MetaNames, PromptableModel):
         """B x 3 x 1024 x 1024 normalised -> the B x 256 x 64 x 64 embedding (with
         ``no_mem_embed`` added, as for a single image) and the projected high-res levels
         ``high_res_0`` (B x 32 x 256 x 256) and ``high_res_1`` (B x 64 x 128 x 128)."""
-        projections = self.high_res_projections()
-        levels = self.image_encoder.forward_channels_last(x, projections)
-        top = levels[-1] + self.no_mem_embed.to(levels[-1].dtype)
+        top, high_res = self.encode_levels(x)
+        top = top + self.no_mem_embed.to(top.dtype)
         features = top.permute(0, 3, 1, 2).contiguous()
         extra: dict[str, torch.Tensor] = {}
-        for i in projections:
-            extra[f"high_res_{i}"] = levels[i].permute(0, 3, 1, 2).contiguous()
+        if high_res is not None:
+            extra["high_res_0"], extra["high_res_1"] = high_res
         return features, extra
 
-    def high_res_projections(self) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
-        """The decoder's ``conv_s0`` / ``conv_s1`` as 1x1 projections of neck levels 0 and 1
-        (in the decoder's dtype), or none where the decoder uses no high-res features."""
+    def encode_levels(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+        """B x 3 x S x S normalised -> the stride-16 level (channels last, B x h x w x C) and,
+        where the decoder uses them, levels 0 and 1 projected by its ``conv_s0`` / ``conv_s1``
+        (NCHW, the decoder's dtype; each one product with the neck's lateral, see
+        :meth:`FpnNeck.forward`)."""
         dec = self.sam_mask_decoder
         if not dec.config.use_high_res_features:
-            return {}
-        return {i: (c.weight.flatten(1), c.bias) for i, c in enumerate((dec.conv_s0, dec.conv_s1))}
+            return self.image_encoder.forward_channels_last(x)[-1], None
+        convs = (dec.conv_s0, dec.conv_s1)
+        projections = {i: (c.weight.flatten(1), c.bias) for i, c in enumerate(convs)}
+        levels = self.image_encoder.forward_channels_last(x, projections)
+        high_res = [levels[i].permute(0, 3, 1, 2).contiguous() for i in (0, 1)]
+        return levels[-1], (high_res[0], high_res[1])
 
     def high_res_features(
         self, extra: Mapping[str, torch.Tensor]

@@ -69,9 +69,9 @@ class FpnNeck(nn.Module):
         self.convs = nn.ModuleList(Lateral(c, config.d_model) for c in backbone_channel_list)
         self.position_encoding = PositionEmbeddingSine(config.d_model)
 
-    def lateral(self, level: int, x: torch.Tensor) -> torch.Tensor:
+    def lateral(self, level: int) -> Lateral:
         """The lateral projection of trunk level ``level`` (0 = highest resolution)."""
-        return self.convs[len(self.convs) - 1 - level](x)
+        return self.convs[len(self.convs) - 1 - level]
 
     def forward(
         self,
@@ -101,7 +101,7 @@ class FpnNeck(nn.Module):
                 out[i] = self.composed(i, xs[i], *projection)
                 prev = None
                 continue
-            lat = self.lateral(i, xs[i])
+            lat = self.lateral(i)(xs[i])
             if i in fused and prev is not None:
                 lat = add_upsampled2x(lat, prev.to(lat.dtype))
             prev = lat
@@ -116,7 +116,7 @@ class FpnNeck(nn.Module):
     ) -> torch.Tensor:
         """``weight`` x (the lateral of ``level``) + ``bias`` as one product (float32 weights
         composed, then cast to ``weight``'s dtype)."""
-        conv = self.convs[len(self.convs) - 1 - level].conv
+        conv = self.lateral(level).conv
         w_lat, b_lat = conv.weight.flatten(1).float(), conv.bias.float()
         w = weight.float() @ w_lat
         b = weight.float() @ b_lat + bias.float()

@@ -159,15 +159,9 @@ class Sam2Tracking:
         """1 x 3 x S x S normalised frame -> its features."""
         model = self.model
         x = image.to(model.device, model.encoder_dtype)
-        projections = model.high_res_projections()
-        levels = model.image_encoder.forward_channels_last(x, projections)
-        top = levels[-1]
+        top, high_res = model.encode_levels(x)
         _, h, w, c = top.shape
         pos = model.image_encoder.neck.position_encoding((h, w), top.device).to(top.dtype)
-        high_res = None
-        if projections:
-            projected = [levels[i].permute(0, 3, 1, 2).contiguous() for i in (0, 1)]
-            high_res = (projected[0], projected[1])
         return FrameFeatures(
             tokens=top.reshape(1, h * w, c).to(self.dtype),
             pos=pos.flatten(2).transpose(1, 2).to(self.dtype),
