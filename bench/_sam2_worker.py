@@ -70,9 +70,9 @@ def main() -> None:
         result["set_image_first_s"] = times[0]
         result["set_image_s"] = statistics.median(times[1:])
         predictor.set_image(image)
-        point = dict(point_coords=np.array([[500, 375]]), point_labels=np.array([1]))
+        point = {"point_coords": np.array([[500, 375]]), "point_labels": np.array([1])}
         result["predict_point_ms"] = timed(lambda: predictor.predict(**point), 15)
-        box = dict(box=np.array([425, 600, 700, 875]))
+        box = {"box": np.array([425, 600, 700, 875])}
         result["predict_box_ms"] = timed(lambda: predictor.predict(**box), 15)
         if not args.skip_everything:
             generator = Generator(model, points_per_side=32)

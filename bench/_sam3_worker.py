@@ -141,18 +141,18 @@ def main() -> None:
         result["encode_s"], result["encode_cpu_s"] = timed(encode, args.repeat)
         found = prompt(PHRASES[0])  # the first prompt on this image (per-image work included)
         if args.impl == "transformers":
-            saved = dict(
-                scores=found["scores"],
-                boxes=found["boxes"],
-                masks=found["masks"].bool(),
-                logits=holder["out"].pred_logits,
-            )
+            saved = {
+                "scores": found["scores"],
+                "boxes": found["boxes"],
+                "masks": found["masks"].bool(),
+                "logits": holder["out"].pred_logits,
+            }
         else:
-            saved = dict(
-                scores=found["scores"].clone(),
-                boxes=found["boxes"].clone(),
-                masks=found["masks"][:, 0].clone(),
-            )
+            saved = {
+                "scores": found["scores"].clone(),
+                "boxes": found["boxes"].clone(),
+                "masks": found["masks"][:, 0].clone(),
+            }
         result["prompt_s"], result["prompt_cpu_s"] = timed(prompt, max(3, args.repeat + 1))
         if args.out:
             torch.save(

@@ -73,8 +73,8 @@ def main() -> None:
         second = time.perf_counter() - start
         predictor.set_image(image)
 
-        point = dict(point_coords=np.array([[500, 375]]), point_labels=np.array([1]))
-        box = dict(box=np.array([425, 600, 700, 875]))
+        point = {"point_coords": np.array([[500, 375]]), "point_labels": np.array([1])}
+        box = {"box": np.array([425, 600, 700, 875])}
         one_point = timed(lambda: predictor.predict(**point), 15)
         one_box = timed(lambda: predictor.predict(**box), 15)
         rng = np.random.default_rng(0)

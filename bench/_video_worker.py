@@ -87,9 +87,9 @@ class SyntheticVideo:
         self.n, self.h, self.w = n, h, w
         y, x = np.mgrid[0:h, 0:w]
         self._xy = (x, y)
-        self._background = np.stack(
-            [x * 255 // w, y * 255 // h, np.full_like(x, 90)], -1
-        ).astype(np.uint8)
+        self._background = np.stack([x * 255 // w, y * 255 // h, np.full_like(x, 90)], -1).astype(
+            np.uint8
+        )
 
     def __len__(self) -> int:
         return self.n

@@ -49,9 +49,9 @@ def pairs(data: Path) -> list[tuple[Path, Path]]:
 
 def evaluate(data: Path, image_size: int, iters: int, limit: int | None) -> dict:
     import tijeras
+    from tijeras.io import load_image, mask_to_box
     from tijeras.models.classic import CLASSIC
     from tijeras.models.classic.model import ClassicModel
-    from tijeras.io import load_image, mask_to_box
 
     config = dataclasses.replace(CLASSIC, image_size=image_size, grabcut_iters=iters)
     predictor = tijeras.Predictor(ClassicModel(config).eval(), model_name="classic")

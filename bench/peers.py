@@ -277,7 +277,9 @@ def overview(report: dict) -> list[str]:
             cells.append("" if floor is None else f"{floor * scale:.3g}")
             for c in contenders:
                 v = meds[c]
-                cells.append("n/a" if v is None else (f"**{v:.4g}**" if c == winner else f"{v:.4g}"))
+                cells.append(
+                    "n/a" if v is None else (f"**{v:.4g}**" if c == winner else f"{v:.4g}")
+                )
             cells.append(winner)
             lines.append("| " + " | ".join(cells) + " |")
     return lines + [""]

@@ -55,10 +55,10 @@ def hf_configs(size: str):
     from transformers import Sam3Config
     from transformers.models.sam3_tracker import Sam3TrackerConfig
 
-    vit = dict(model_type="sam3_vit_model", layer_norm_eps=1e-5)
+    vit = {"model_type": "sam3_vit_model", "layer_norm_eps": 1e-5}
     if size == "reduced":
         vit.update(num_hidden_layers=REDUCED_DEPTH, global_attn_indexes=list(REDUCED_GLOBAL))
-    vision = dict(backbone_config=vit)
+    vision = {"backbone_config": vit}
     return Sam3Config(vision_config=vision), Sam3TrackerConfig(vision_config=vision)
 
 
@@ -132,8 +132,10 @@ def main() -> None:
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
     parser.add_argument("--full-encoder", action="store_true")
     parser.add_argument(
-        "--threads", type=int, default=2, help="threads per side (1: CPU times are robust to "
-        "other jobs on the machine)"
+        "--threads",
+        type=int,
+        default=2,
+        help="threads per side (1: CPU times are robust to other jobs on the machine)",
     )
     args = parser.parse_args()
     import torch
@@ -146,7 +148,7 @@ def main() -> None:
     cpu = next(
         (
             line.split(":", 1)[1].strip()
-            for line in open("/proc/cpuinfo")
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
             if line.startswith("model name")
         ),
         platform.processor(),

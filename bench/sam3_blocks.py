@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 BLOCK_GFLOP = {  # matrix products and attention of one block at 1008 px (72 x 72 tokens)
     "window": (2 * 5184 * 1024 * (3 * 1024 + 1024 + 2 * 4736) / 1e9, 4 * 144 * 576**2 * 64 / 1e9),
@@ -71,17 +72,19 @@ def rates(timed) -> dict:
             q, k, v = (torch.randn(*shape, generator=gen) for _ in range(3))
             flops = 4 * shape[0] * shape[1] * shape[2] ** 2 * shape[3] / 1e9
             out[f"attention_{name}_gflops_sdpa"] = flops / timed(
-                lambda: F.scaled_dot_product_attention(q, k, v)
+                lambda q=q, k=k, v=v: F.scaled_dot_product_attention(q, k, v)
             )
-            out[f"attention_{name}_gflops_onednn"] = flops / timed(lambda: attention(q, k, v))
+            out[f"attention_{name}_gflops_onednn"] = flops / timed(
+                lambda q=q, k=k, v=v: attention(q, k, v)
+            )
     return out
 
 
 def vit_blocks(timed, measured: dict) -> dict:
     import torch
+    from sam3_bench import config_for, hf_configs
     from transformers.models.sam3.modeling_sam3 import Sam3ViTLayer
 
-    from sam3_bench import config_for, hf_configs
     from tijeras.models.sam3.vit import Block
 
     hf = hf_configs("reduced")[0].vision_config.backbone_config
@@ -104,14 +107,17 @@ def vit_blocks(timed, measured: dict) -> dict:
                 "attn.qkv.bias": torch.cat([sd[f"attention.{p}_proj.bias"] for p in "qkv"]),
                 "attn.proj.weight": sd["attention.o_proj.weight"],
                 "attn.proj.bias": sd["attention.o_proj.bias"],
-                **{f"mlp.{k}": sd[f"mlp.{k}"] for k in ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")},
+                **{
+                    f"mlp.{k}": sd[f"mlp.{k}"]
+                    for k in ("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias")
+                },
             }
         )
         with torch.inference_mode():
             a, b = ref(x.clone()), ours(x.clone())
             out[f"{name}_rel_error"] = float((a - b).abs().max() / a.abs().max())
-            out[f"{name}_transformers_s"] = timed(lambda: ref(x.clone()))
-            out[f"{name}_tijeras_s"] = timed(lambda: ours(x.clone()))
+            out[f"{name}_transformers_s"] = timed(lambda ref=ref: ref(x.clone()))
+            out[f"{name}_tijeras_s"] = timed(lambda ours=ours: ours(x.clone()))
         gemm, attn = BLOCK_GFLOP[name]
         best_attention = max(
             measured[f"attention_{name}_gflops_sdpa"], measured[f"attention_{name}_gflops_onednn"]
@@ -123,9 +129,9 @@ def vit_blocks(timed, measured: dict) -> dict:
 
 def necks(timed) -> dict:
     import torch
+    from sam3_bench import hf_configs
     from transformers.models.sam3.modeling_sam3 import Sam3VisionNeck
 
-    from sam3_bench import hf_configs
     from tijeras.models.sam3.neck import Pyramid
 
     config = hf_configs("reduced")[0].vision_config
@@ -170,7 +176,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     timed = timer(args.clock, args.repeat)
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if "model name" in line),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
         platform.processor(),
     )
     report = {"cpu": cpu, "threads": args.threads, "clock": args.clock, "torch": torch.__version__}
@@ -182,7 +192,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     import sys
-    from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     main()

@@ -49,10 +49,15 @@ def main() -> None:
     flops = 2 * b * QUERIES * KEYS * (DIM + MEM_DIM)
     for name, fn in (
         ("tijeras attend_in_chunks", lambda: attend_in_chunks(q, k, v)),
-        ("fused, values padded to 256", lambda: F.scaled_dot_product_attention(q, k, padded, scale=1.0)),
+        (
+            "fused, values padded to 256",
+            lambda: F.scaled_dot_product_attention(q, k, padded, scale=1.0),
+        ),
     ):
         seconds = best_of(fn)
-        print(f"{name:30s} {seconds:.3f} s  {flops / seconds / 1e9:.0f} GFLOP/s of {flops / 1e9:.0f} GFLOP")
+        print(
+            f"{name:30s} {seconds:.3f} s  {flops / seconds / 1e9:.0f} GFLOP/s of {flops / 1e9:.0f} GFLOP"
+        )
 
 
 if __name__ == "__main__":

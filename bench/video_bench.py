@@ -163,8 +163,10 @@ def main() -> None:
     args = parser.parse_args()
     report = memory_bench(args) if args.memory else clip_bench(args)
     cpu = platform.processor() or platform.machine()
-    print(f"\nmachine: {cpu}, {os.cpu_count()} cpus, torch threads {args.threads}; "
-          f"rounds: {args.rounds}")
+    print(
+        f"\nmachine: {cpu}, {os.cpu_count()} cpus, torch threads {args.threads}; "
+        f"rounds: {args.rounds}"
+    )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 

@@ -40,7 +40,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from sam_bench import DEFAULT_IMAGE, clean_env, make_checkpoint  # noqa: E402
+from sam_bench import DEFAULT_IMAGE, clean_env, make_checkpoint
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -58,7 +58,7 @@ def cpu_model() -> str:
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def start_server(checkpoint: Path, tmp: Path) -> tuple[subprocess.Popen, str]:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from helpers.data import DATA_DIR, data_path  # noqa: F401  (re-exported)
 
+
 @pytest.fixture(scope="session")
 def truck_path() -> Path:
     return data_path("sam_demo_images", "images", "truck.jpg")

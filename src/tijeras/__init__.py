@@ -34,7 +34,7 @@ _EXPORTS = {
     "load_model": "tijeras.api",
 }
 
-__all__ = ["TijerasError", "__version__", *_EXPORTS]
+__all__ = ["TijerasError", "__version__", *_EXPORTS]  # noqa: PLE0604 (the keys: strings)
 
 
 def __getattr__(name: str) -> Any:

@@ -46,6 +46,4 @@ def build_model(
 
     See :meth:`tijeras.hub.registry.Registry.build` for the arguments.
     """
-    return REGISTRY.build(
-        name, checkpoint, device=device, dtype=dtype, decoder_dtype=decoder_dtype
-    )
+    return REGISTRY.build(name, checkpoint, device=device, dtype=dtype, decoder_dtype=decoder_dtype)

@@ -91,7 +91,11 @@ class SegmentationModel(Protocol):
         ...
 
     def decode(
-        self, prepared: PreparedImage, prompts: PromptBatch, *, multimask: bool,
+        self,
+        prepared: PreparedImage,
+        prompts: PromptBatch,
+        *,
+        multimask: bool,
         masks_only: bool = False,
     ) -> Decoded:
         """Decode B prompts (input frame). ``masks_only``: the caller only upscales the logits

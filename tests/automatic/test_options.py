@@ -65,7 +65,7 @@ def test_more_than_255_masks() -> None:
     model = build_model("test-tiny")
     y, x = np.mgrid[0:64, 0:96]
     image = np.stack([x * 2 % 256, y * 3 % 256, (x + y) % 256], axis=-1).astype(np.uint8)
-    keep_all = dict(pred_iou_thresh=0, stability_score_thresh=0, box_nms_thresh=1.0)
+    keep_all = {"pred_iou_thresh": 0, "stability_score_thresh": 0, "box_nms_thresh": 1.0}
     generator = mask_generator_for(model, points_per_side=12, output_mode="coco_rle", **keep_all)
     records = generator.generate(image)
     assert len(records) >= 300

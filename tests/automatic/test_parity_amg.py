@@ -15,9 +15,10 @@ from PIL import Image
 
 sa = pytest.importorskip("segment_anything", reason="parity needs Meta's segment-anything package")
 
+from helpers.records import KEEP_ALL, compare
+
 import tijeras
 from tijeras.automatic.generator import SamAutomaticMaskGenerator
-from helpers.records import KEEP_ALL, compare
 
 pytestmark = pytest.mark.parity
 
@@ -55,7 +56,7 @@ def photo(truck_path):
             id="min-region-area",
             marks=pytest.mark.slow,
         ),
-        pytest.param(dict(points_per_side=8), id="default-nms"),
+        pytest.param({"points_per_side": 8}, id="default-nms"),
     ],
 )
 def test_generator_matches_meta(models, photo, options):

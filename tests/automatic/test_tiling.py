@@ -6,6 +6,8 @@ colour blob of a tile, on a colour-coded synthetic image whose objects are known
 
 from __future__ import annotations
 
+import itertools
+
 import cv2
 import numpy as np
 import pytest
@@ -150,7 +152,7 @@ def test_tile_boxes_cover_the_image_with_at_least_the_overlap() -> None:
         assert xs[0] == 0 and ys[0] == 0
         assert max(b[2] for b in boxes) == width and max(b[3] for b in boxes) == height
         for starts, side in ((xs, min(size, width)), (ys, min(size, height))):
-            for a, b in zip(starts, starts[1:]):
+            for a, b in itertools.pairwise(starts):
                 assert a + side - b >= overlap  # neighbours overlap enough
 
 
@@ -204,7 +206,6 @@ def test_one_mask_per_object_matching_the_truth(scene, tiled) -> None:
 
 
 def test_records_are_well_formed_and_consistent(scene, tiled) -> None:
-    image, _ = scene
     for record in tiled:
         rle = record["segmentation"]
         assert rle["size"] == [HEIGHT, WIDTH] and isinstance(rle["counts"], str)
@@ -329,7 +330,6 @@ def test_contained_fragment_merges_but_a_whole_object_does_not() -> None:
 
     # 100 x 180 image, tiles of 100 with overlap 40: x in [0, 100) and [80, 180)
     def left(shape):
-        h, w = shape
         part = np.zeros(shape, bool)
         part[40:50, 85:100] = True  # fragment at the right edge, partial (a darker half)
         small = np.zeros(shape, bool)

@@ -516,7 +516,13 @@ def _env(**changes: str | None) -> dict[str, str]:
 
 def _python(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, *args], env=env, capture_output=True, text=True, timeout=300, cwd=REPO
+        [sys.executable, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        check=False,
     )
 
 
@@ -634,7 +640,9 @@ def test_reexec_skipped(fake_exec, monkeypatch, setup):
     ],
     ids=lambda c: c[0],
 )
-def test_an_unknown_model_is_one_error_line_in_every_command(runner, small_image, tmp_path, command):
+def test_an_unknown_model_is_one_error_line_in_every_command(
+    runner, small_image, tmp_path, command
+):
     args = [a.format(image=small_image, out=tmp_path) for a in command]
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from helpers.shapes import make_shapes_dataset
+from PIL import Image
 from typer.testing import CliRunner
 
 from tijeras.cli.main import app

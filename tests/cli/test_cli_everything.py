@@ -7,7 +7,6 @@ and thresholds at 0 (random weights score low), on small synthetic images.
 from __future__ import annotations
 
 import importlib
-
 import json
 import os
 from pathlib import Path
@@ -101,8 +100,14 @@ def test_flags_default_to_the_model_familys_options(tmp_path: Path, monkeypatch)
     ):
         seen.clear()
         result = run(
-            image, "--out", tmp_path / model, "--model", model, *checkpoint,
-            "--points-per-side", "2",
+            image,
+            "--out",
+            tmp_path / model,
+            "--model",
+            model,
+            *checkpoint,
+            "--points-per-side",
+            "2",
         )
         assert result.exit_code == 0, result.output
         [options] = seen
@@ -113,8 +118,17 @@ def test_flags_default_to_the_model_familys_options(tmp_path: Path, monkeypatch)
 def test_option_errors_name_the_flag(tmp_path: Path) -> None:
     image = _image(tmp_path / "photo.png")
     result = run(
-        image, "--out", tmp_path / "o", "--model", "test-tiny", "--points-per-side", "2",
-        "--crop-n-layers", "2", "--crop-n-points-downscale-factor", "2",
+        image,
+        "--out",
+        tmp_path / "o",
+        "--model",
+        "test-tiny",
+        "--points-per-side",
+        "2",
+        "--crop-n-layers",
+        "2",
+        "--crop-n-points-downscale-factor",
+        "2",
     )
     assert_user_error(result, "--points-per-side 2", "--crop-n-points-downscale-factor")
 
@@ -127,8 +141,18 @@ def test_more_than_255_masks_in_a_folder_run(tmp_path: Path) -> None:
     _image(folder / "busy.png", 96, 64)
     out = tmp_path / "out"
     keep_all = [
-        "--model", "test-tiny", "--points-per-side", "12", "--pred-iou-thresh", "0",
-        "--stability-score-thresh", "0", "--box-nms-thresh", "1", "--formats", "coco",
+        "--model",
+        "test-tiny",
+        "--points-per-side",
+        "12",
+        "--pred-iou-thresh",
+        "0",
+        "--stability-score-thresh",
+        "0",
+        "--box-nms-thresh",
+        "1",
+        "--formats",
+        "coco",
     ]
     result = run(folder, "--out", out, *keep_all)
     assert result.exit_code == 0, result.output

@@ -66,8 +66,10 @@ def test_serve_on_a_busy_port_is_one_error_line_before_the_model_loads(monkeypat
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert lines == [
-        f"error: port {port} on 127.0.0.1 is already in use (another tijeras or another "
-        f"program): stop it, or pass --port with a free port such as {port + 1}"
+        (
+            f"error: port {port} on 127.0.0.1 is already in use (another tijeras or another "
+            f"program): stop it, or pass --port with a free port such as {port + 1}"
+        )
     ]
     assert loaded == []  # refused before the (slow) model load
 

@@ -15,7 +15,7 @@ from tijeras.compat.segment_anything import (
 )
 from tijeras.sam2 import SAM2AutomaticMaskGenerator, SAM2ImagePredictor, build_sam2
 
-POINT = dict(point_coords=np.array([[40, 30]]), point_labels=np.array([1]))
+POINT = {"point_coords": np.array([[40, 30]]), "point_labels": np.array([1])}
 
 
 @pytest.fixture(scope="module")

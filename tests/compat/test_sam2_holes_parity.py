@@ -109,11 +109,11 @@ def test_predictor_with_hole_and_speck_areas_matches(models, photo, meta_compone
     from sam2.sam2_image_predictor import SAM2ImagePredictor as MetaPredictor
 
     ref, ours = models
-    areas = dict(max_hole_area=60.0, max_sprinkle_area=60.0)
+    areas = {"max_hole_area": 60.0, "max_sprinkle_area": 60.0}
     rp, op, plain = MetaPredictor(ref, **areas), SAM2ImagePredictor(ours, **areas), None
     rp.set_image(photo)
     op.set_image(photo)
-    prompt = dict(point_coords=np.array([[150, 100]]), point_labels=np.array([1]))
+    prompt = {"point_coords": np.array([[150, 100]]), "point_labels": np.array([1])}
     r_logits, r_iou, r_low = rp.predict(**prompt, return_logits=True)
     o_logits, o_iou, o_low = op.predict(**prompt, return_logits=True)
     plain = MetaPredictor(ref)

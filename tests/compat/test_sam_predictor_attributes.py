@@ -13,7 +13,7 @@ from tijeras.compat.segment_anything import SamPredictor, sam_model_registry
 from tijeras.compat.segment_anything.utils.transforms import ResizeLongestSide
 from tijeras.errors import TijerasError, UnknownModelError
 
-POINT = dict(point_coords=np.array([[40, 30]]), point_labels=np.array([1]))
+POINT = {"point_coords": np.array([[40, 30]]), "point_labels": np.array([1])}
 
 
 @pytest.fixture(scope="module")
@@ -92,10 +92,10 @@ def test_set_torch_image(model, image, reference):
 @pytest.mark.parametrize(
     "attributes, fragment",
     [
-        (dict(original_size=None), "SamPredictor.original_size must be \\(height, width\\)"),
-        (dict(input_size=(0, 5)), "SamPredictor.input_size must be"),
-        (dict(features="embedding.pt"), "SamPredictor.features must be the image embedding"),
-        (dict(features=torch.zeros(32, 64, 64)), "must be 1 x C x h x w, got shape"),
+        ({"original_size": None}, "SamPredictor.original_size must be \\(height, width\\)"),
+        ({"input_size": (0, 5)}, "SamPredictor.input_size must be"),
+        ({"features": "embedding.pt"}, "SamPredictor.features must be the image embedding"),
+        ({"features": torch.zeros(32, 64, 64)}, "must be 1 x C x h x w, got shape"),
     ],
 )
 def test_bad_assignments_are_named(model, reference, attributes, fragment):

@@ -21,15 +21,15 @@ from tijeras.compat.segment_anything import sam_model_registry as registry
 from tijeras.errors import TijerasError
 from tijeras.sam2 import SAM2AutomaticMaskGenerator, SAM2ImagePredictor, build_sam2
 
-CROPS = dict(
-    points_per_side=4,
-    pred_iou_thresh=0.0,
-    stability_score_thresh=0.5,
-    stability_score_offset=0.05,
-    box_nms_thresh=1.0,
-    crop_n_layers=1,
-    crop_nms_thresh=1.0,
-)
+CROPS = {
+    "points_per_side": 4,
+    "pred_iou_thresh": 0.0,
+    "stability_score_thresh": 0.5,
+    "stability_score_offset": 0.05,
+    "box_nms_thresh": 1.0,
+    "crop_n_layers": 1,
+    "crop_nms_thresh": 1.0,
+}
 
 
 @pytest.mark.parity

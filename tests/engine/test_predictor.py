@@ -32,7 +32,7 @@ def photo() -> np.ndarray:
     return img + rng.integers(0, 20, img.shape, dtype=np.uint8)
 
 
-POINT = dict(point_coords=np.array([[60.0, 50.0]]), point_labels=np.array([1]))
+POINT = {"point_coords": np.array([[60.0, 50.0]]), "point_labels": np.array([1])}
 
 
 def test_predict_shapes_and_dtypes(predictor, photo):
@@ -151,19 +151,23 @@ def test_save_and_load_embedding(tmp_path, model, predictor, photo):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        (dict(point_coords=[[500, 10]], point_labels=[1]), r"point \(500, 10\) is outside"),
-        (dict(point_coords=[[float("nan"), 10]], point_labels=[1]), "NaN"),
-        (dict(point_coords=[[5, 10]]), "point_labels must be given"),
-        (dict(point_coords=[[5, 10]], point_labels=[1, 0]), "does not match"),
-        (dict(point_coords=np.zeros((0, 2)), point_labels=np.zeros(0)), "empty"),
-        (dict(point_coords=[[5, 10]], point_labels=[7]), "label 7"),
-        (dict(box=[50, 10, 20, 60]), "x1 < x0"),
-        (dict(box=[0, 0, 10]), "box must be 4 numbers"),
-        (dict(box=[0, 0, 500, 60]), "outside the 200x120 image"),
-        (dict(mask_input=np.zeros((1, 64, 64))), "mask_input must be 1 x 256 x 256"),
-        (dict(), "no prompt given"),
+        ({"point_coords": [[500, 10]], "point_labels": [1]}, r"point \(500, 10\) is outside"),
+        ({"point_coords": [[float("nan"), 10]], "point_labels": [1]}, "NaN"),
+        ({"point_coords": [[5, 10]]}, "point_labels must be given"),
+        ({"point_coords": [[5, 10]], "point_labels": [1, 0]}, "does not match"),
+        ({"point_coords": np.zeros((0, 2)), "point_labels": np.zeros(0)}, "empty"),
+        ({"point_coords": [[5, 10]], "point_labels": [7]}, "label 7"),
+        ({"box": [50, 10, 20, 60]}, "x1 < x0"),
+        ({"box": [0, 0, 10]}, "box must be 4 numbers"),
+        ({"box": [0, 0, 500, 60]}, "outside the 200x120 image"),
+        ({"mask_input": np.zeros((1, 64, 64))}, "mask_input must be 1 x 256 x 256"),
+        ({}, "no prompt given"),
         (
-            dict(box=[[0, 0, 10, 10]], point_coords=[[[1, 1]], [[2, 2]]], point_labels=[[1], [1]]),
+            {
+                "box": [[0, 0, 10, 10]],
+                "point_coords": [[[1, 1]], [[2, 2]]],
+                "point_labels": [[1], [1]],
+            },
             "batch sizes differ",
         ),
     ],

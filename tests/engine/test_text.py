@@ -81,9 +81,7 @@ def test_exemplar_and_text_with_a_counter_example(predictor) -> None:
     )
     _assert_same(alone, _reference(predictor, prompts, 0.3))
 
-    negative = predictor.segment_text(
-        "bottle", exemplars=[box], exemplar_labels=[0], threshold=0.3
-    )
+    negative = predictor.segment_text("bottle", exemplars=[box], exemplar_labels=[0], threshold=0.3)
     prompts = PromptBatch(
         text=("bottle",),
         exemplar_boxes=(torch.tensor([box]) * scale)[None],

@@ -45,16 +45,17 @@ def assert_masks_match(ours_masks, ref_logits, threshold: float = 0.0) -> None:
 
 POINT = np.array([[500, 375]])
 SAM_PROMPTS = {
-    "one positive point": dict(point_coords=POINT, point_labels=np.array([1])),
-    "positive and negative points": dict(
-        point_coords=np.array([[500, 375], [1125, 625]]), point_labels=np.array([1, 0])
-    ),
-    "box": dict(box=np.array([425, 600, 700, 875])),
-    "box with points": dict(
-        box=np.array([425, 600, 700, 875]),
-        point_coords=np.array([[575, 750]]),
-        point_labels=np.array([0]),
-    ),
+    "one positive point": {"point_coords": POINT, "point_labels": np.array([1])},
+    "positive and negative points": {
+        "point_coords": np.array([[500, 375], [1125, 625]]),
+        "point_labels": np.array([1, 0]),
+    },
+    "box": {"box": np.array([425, 600, 700, 875])},
+    "box with points": {
+        "box": np.array([425, 600, 700, 875]),
+        "point_coords": np.array([[575, 750]]),
+        "point_labels": np.array([0]),
+    },
 }
 """Prompts on the truck photo (1800 x 1200) for the SAM-family parity tests."""
 

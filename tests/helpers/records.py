@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.optimize as scipy_opt
 
-KEEP_ALL = dict(pred_iou_thresh=0.0, stability_score_thresh=0.0, box_nms_thresh=1.0)
+KEEP_ALL = {"pred_iou_thresh": 0.0, "stability_score_thresh": 0.0, "box_nms_thresh": 1.0}
 """Generator options that keep every candidate (for comparing candidate by candidate)."""
 
 

@@ -7,8 +7,8 @@ import torch
 from safetensors.torch import save_file
 
 import tijeras
-from tijeras.errors import CheckpointError
 from tijeras.catalog import REGISTRY
+from tijeras.errors import CheckpointError
 from tijeras.hub.checkpoint import load_state_dict_file
 
 
@@ -83,9 +83,15 @@ def test_describe_checkpoint():
     with torch.device("meta"):
         vit_b = tijeras.build_model("sam-vit-b", device="meta").state_dict()
     assert REGISTRY.describe_checkpoint(vit_b) == "sam-vit-b (12 blocks)"
-    assert "SAM 2" in REGISTRY.describe_checkpoint({"image_encoder.trunk.blocks.0.attn.qkv.weight": torch.zeros(1)})
-    assert "MobileSAM" in REGISTRY.describe_checkpoint({"image_encoder.layers.0.blocks.0.x": torch.zeros(1)})
-    assert REGISTRY.describe_checkpoint({"fc.weight": torch.zeros(1)}) == "not a model tijeras knows"
+    assert "SAM 2" in REGISTRY.describe_checkpoint(
+        {"image_encoder.trunk.blocks.0.attn.qkv.weight": torch.zeros(1)}
+    )
+    assert "MobileSAM" in REGISTRY.describe_checkpoint(
+        {"image_encoder.layers.0.blocks.0.x": torch.zeros(1)}
+    )
+    assert (
+        REGISTRY.describe_checkpoint({"fc.weight": torch.zeros(1)}) == "not a model tijeras knows"
+    )
 
 
 def test_load_model_without_weights_says_how_to_get_them(tmp_path):

@@ -439,14 +439,17 @@ def test_info_says_what_precision_the_model_runs_in_and_why() -> None:
 
     with client() as c:  # test-tiny in float32, as ServerSettings defaults
         assert c.get("/api/info").json()["precision"] == {
-            "label": "float32", "reason": "--dtype float32"
+            "label": "float32",
+            "reason": "--dtype float32",
         }
     mixed = load_model("test-tiny", dtype="auto")
     backend = Backend(mixed, "test-tiny", "tiny random SAM for tests")
     with TestClient(create_app(ServerSettings(dtype="auto"), backend=backend)) as c:
         precision = c.get("/api/info").json()["precision"]
     chosen = choose_precision("cpu")
-    expected = "float32" if chosen.encoder == torch.float32 else "bfloat16 encoder + float32 decoder"
+    expected = (
+        "float32" if chosen.encoder == torch.float32 else "bfloat16 encoder + float32 decoder"
+    )
     assert precision == {"label": expected, "reason": f"--dtype auto: {chosen.reason}"}
     classic = Backend(load_model("classic"), "classic", "classical backend")
     with TestClient(create_app(ServerSettings(), backend=classic)) as c:

@@ -178,6 +178,7 @@ def test_a_video_visit_writes_only_to_memory(tmp_path: Path, monkeypatch) -> Non
     """The video is decoded from memory; only OpenCV's MP4 encoder needs a path, given in the
     RAM file system (``/dev/shm``, a tmpfs) and removed before the download is answered."""
     global _RECORDING
+    import torch
     from fastapi.testclient import TestClient
     from helpers.server import tiny_backend
     from helpers.video import present_model, square_clip
@@ -185,8 +186,6 @@ def test_a_video_visit_writes_only_to_memory(tmp_path: Path, monkeypatch) -> Non
     from tijeras.server.app import create_app
     from tijeras.server.settings import ServerSettings
     from tijeras.server.video import scratch_folder
-
-    import torch
 
     data = square_clip(tmp_path / "clip.mp4")
     model = present_model()

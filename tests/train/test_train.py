@@ -45,8 +45,8 @@ def test_losses_prefer_the_right_mask_and_train_the_best_candidate() -> None:
     wrong_rows[..., :2, :] = 8.0  # false positives in rows 0-1 ...
     valid2 = valid.clone()
     valid2[:, :2, :] = False  # ... which are not valid
-    assert focal_loss(wrong_rows, gt, valid2) < 1e-3 < 0.1 < focal_loss(wrong_rows, gt, valid)
-    assert dice_loss(wrong_rows, gt, valid2) < 0.01 < 0.1 < dice_loss(wrong_rows, gt, valid)
+    assert focal_loss(wrong_rows, gt, valid2) < 1e-3 and focal_loss(wrong_rows, gt, valid) > 0.1
+    assert dice_loss(wrong_rows, gt, valid2) < 0.01 and dice_loss(wrong_rows, gt, valid) > 0.1
 
 
 def test_corrective_points_labels_and_boxes() -> None:
@@ -129,7 +129,14 @@ def test_vit_b_checkpoint_loads_in_meta_segment_anything(tmp_path: Path) -> None
 
 
 def _config(**kw) -> TrainConfig:
-    base = dict(epochs=2, batch_size=2, lr=1e-3, warmup_steps=2, points=1, val_clicks=2)
+    base = {
+        "epochs": 2,
+        "batch_size": 2,
+        "lr": 1e-3,
+        "warmup_steps": 2,
+        "points": 1,
+        "val_clicks": 2,
+    }
     return TrainConfig(**{**base, **kw})
 
 

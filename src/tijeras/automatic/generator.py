@@ -268,7 +268,9 @@ class AutoMaskGenerator:
         parts = [
             decode(
                 PromptBatch(
-                    flat_coords[i : i + step], flat_labels[i : i + step], masks=prompts[i : i + step]
+                    flat_coords[i : i + step],
+                    flat_labels[i : i + step],
+                    masks=prompts[i : i + step],
                 ),
                 multimask=False,
                 masks_only=True,

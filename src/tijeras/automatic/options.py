@@ -31,9 +31,7 @@ class EverythingOptions:
     points_per_side: int = _opt(32, "Grid points per side (points_per_side^2 prompts).", 1, 256)
     points_per_batch: int = _opt(64, "Prompts decoded together.", 1, 4096)
     pred_iou_thresh: float = _opt(0.88, "Keep masks with predicted IoU above this.", 0.0, 1.0)
-    stability_score_thresh: float = _opt(
-        0.95, "Keep masks with stability at least this.", 0.0, 1.0
-    )
+    stability_score_thresh: float = _opt(0.95, "Keep masks with stability at least this.", 0.0, 1.0)
     stability_score_offset: float = _opt(1.0, "Logit offset of the stability score.", 0.0)
     box_nms_thresh: float = _opt(0.7, "Box IoU for removing duplicates.", 0.0, 1.0)
     crop_n_layers: int = _opt(0, "Extra layers of crops (layer i has 4^i crops).", 0, 4)
@@ -44,9 +42,7 @@ class EverythingOptions:
     crop_n_points_downscale_factor: int = _opt(
         1, "Points per side divided by this at each crop layer.", 1
     )
-    min_mask_region_area: int = _opt(
-        0, "Fill holes and remove islands smaller than this (px).", 0
-    )
+    min_mask_region_area: int = _opt(0, "Fill holes and remove islands smaller than this (px).", 0)
     mask_threshold: float = _opt(0.0, "Logit threshold of the masks.")
     use_m2m: bool = _opt(False, "Refine each candidate once with its own mask (SAM 2).")
     multimask_output: bool = _opt(True, "Three candidates per point instead of one (SAM 2).")

@@ -55,7 +55,7 @@ def _interpreter_flags() -> list[str]:
         import subprocess
 
         return list(subprocess._args_from_interpreter_flags())  # type: ignore[attr-defined]
-    except Exception:  # a private helper: fall back to no flags
+    except Exception:  # noqa: BLE001 (a private helper: fall back to no flags)
         return []
 
 
@@ -99,5 +99,3 @@ def maybe_reexec_with_jemalloc() -> None:
         os.execve(sys.executable, argv, env)
     except OSError:
         return  # could not exec: carry on with the current allocator
-
-

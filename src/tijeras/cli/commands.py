@@ -211,23 +211,56 @@ def segment(
         single = {"--cutout": cutout_path, "--erase": erase_path, "--sticker": sticker_path}
         text_cli.check_segment_flags((point or []) + (neg_point or []), box, multimask, single)
         request = text_cli.ConceptRequest(
-            image, tuple(text or ()), tuple(exemplar or ()), tuple(neg_exemplar or ()),
-            text_threshold, out, overlay_path, text_cli.concept_model(ctx, model), checkpoint,
-            device, dtype.value, cache,
+            image,
+            tuple(text or ()),
+            tuple(exemplar or ()),
+            tuple(neg_exemplar or ()),
+            text_threshold,
+            out,
+            overlay_path,
+            text_cli.concept_model(ctx, model),
+            checkpoint,
+            device,
+            dtype.value,
+            cache,
         )
         with _user_errors():
             text_cli.segment_concepts(request)
         return
-    geo_flags = {"--point-geo": point_geo, "--neg-point-geo": neg_point_geo, "--box-geo": box_geo,
-                 "--crs": crs, "--bands": bands, "--stretch": stretch, "--simplify": simplify}
+    geo_flags = {
+        "--point-geo": point_geo,
+        "--neg-point-geo": neg_point_geo,
+        "--box-geo": box_geo,
+        "--crs": crs,
+        "--bands": bands,
+        "--stretch": stretch,
+        "--simplify": simplify,
+    }
     if geo_cli.wants_geo_segment(out, geo_flags):  # a raster, map prompts, a vector layer out
-        images = {"--cutout": cutout_path, "--overlay": overlay_path, "--erase": erase_path,
-                  "--sticker": sticker_path}
+        images = {
+            "--cutout": cutout_path,
+            "--overlay": overlay_path,
+            "--erase": erase_path,
+            "--sticker": sticker_path,
+        }
         with _user_errors():
-            geo_cli.segment_geo(image, point or [], neg_point or [], box, point_geo or [],
-                                neg_point_geo or [], box_geo, crs, bands, stretch, simplify,
-                                multimask, out, images,
-                                (model, checkpoint, device, dtype.value, cache))
+            geo_cli.segment_geo(
+                image,
+                point or [],
+                neg_point or [],
+                box,
+                point_geo or [],
+                neg_point_geo or [],
+                box_geo,
+                crs,
+                bands,
+                stretch,
+                simplify,
+                multimask,
+                out,
+                images,
+                (model, checkpoint, device, dtype.value, cache),
+            )
         return
     with _user_errors():
         _segment(

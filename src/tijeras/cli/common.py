@@ -157,7 +157,6 @@ def _describe_mask(mask: np.ndarray) -> str:
     return f"area {area} px ({percent:.1f}%)  bbox {where}"
 
 
-
 # ----------------------------------------------------------------------------- models
 
 
@@ -209,5 +208,3 @@ def model_builder(
         )
 
     return build
-
-

@@ -15,7 +15,7 @@ held out (or ``--val`` names the validation data).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -44,7 +44,7 @@ DataOption = Annotated[
     ),
 ]
 ImagesOption = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--images", metavar="DIR", help="Image folder of a COCO JSON."),
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
@@ -74,17 +74,17 @@ def eval_command(
         bool, typer.Option("--box/--no-box", help="Also measure the tight-box prompt.")
     ] = True,
     out: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--out", "-o", metavar="FILE.json", help="Results (default: beside cwd)."),
     ] = None,
     plot: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--plot", metavar="FILE.png", help="mIoU-per-click plot (default: --out .png)."
         ),
     ] = None,
     limit: Annotated[
-        Optional[int], typer.Option("--limit", min=1, help="Evaluate the first N objects only.")
+        int | None, typer.Option("--limit", min=1, help="Evaluate the first N objects only.")
     ] = None,
     quiet: QuietOption = False,
 ) -> None:
@@ -122,8 +122,8 @@ def _eval(
     limit: int | None,
     quiet: bool,
 ) -> None:
-    from tijeras.evaluate.dataset import open_dataset
     from tijeras.catalog import get_spec
+    from tijeras.evaluate.dataset import open_dataset
 
     spec = get_spec(model_name)
     samples = open_dataset(data, images)[:limit]
@@ -187,7 +187,7 @@ def train_command(
         typer.Option("--out", "-o", metavar="FILE.pth", help="Fine-tuned weights (Meta format)."),
     ] = Path("finetuned.pth"),
     val: Annotated[
-        Optional[Path], typer.Option("--val", metavar="PATH", help="Validation data.")
+        Path | None, typer.Option("--val", metavar="PATH", help="Validation data.")
     ] = None,
     val_fraction: Annotated[
         float, typer.Option("--val-fraction", help="Images held out when there is no --val.")
@@ -216,10 +216,10 @@ def train_command(
     val_clicks: Annotated[int, typer.Option("--val-clicks", min=1)] = 20,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     resume: Annotated[
-        Optional[Path], typer.Option("--resume", metavar="STATE.pt", help="Continue a run.")
+        Path | None, typer.Option("--resume", metavar="STATE.pt", help="Continue a run.")
     ] = None,
     embeddings: Annotated[
-        Optional[Path], typer.Option("--embeddings", metavar="DIR", help="Embedding cache.")
+        Path | None, typer.Option("--embeddings", metavar="DIR", help="Embedding cache.")
     ] = None,
     quiet: QuietOption = False,
 ) -> None:
@@ -275,8 +275,8 @@ def _train(
     embeddings: Path | None,
     quiet: bool,
 ) -> None:
-    from tijeras.errors import TijerasError
     from tijeras.catalog import get_spec
+    from tijeras.errors import TijerasError
 
     spec = get_spec(model_name)
     train_samples, val_samples = _train_val_samples(data, val, images, val_fraction, config.seed)

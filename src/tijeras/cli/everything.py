@@ -25,10 +25,11 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from tijeras.automatic.options import FIELDS, SAM2_EVERYTHING, SAM_EVERYTHING
 from tijeras.cli import geo as geo_cli
 from tijeras.cli import scale as scale_cli
 from tijeras.cli import text as text_cli
@@ -43,7 +44,6 @@ from tijeras.cli.common import (
     _user_errors,
     app,
 )
-from tijeras.automatic.options import FIELDS, SAM2_EVERYTHING, SAM_EVERYTHING
 from tijeras.defaults import DEFAULT_MODEL
 from tijeras.scale.files import atomic_dir as _atomic_dir
 from tijeras.scale.files import atomic_file as _atomic
@@ -110,19 +110,21 @@ def everything(
             help=f"Comma-separated outputs among {', '.join(FORMATS)}.",
         ),
     ] = "coco,overlay",
-    points_per_side: Annotated[Optional[int], _option("points_per_side")] = None,
-    points_per_batch: Annotated[Optional[int], _option("points_per_batch")] = None,
-    pred_iou_thresh: Annotated[Optional[float], _option("pred_iou_thresh")] = None,
-    stability_score_thresh: Annotated[Optional[float], _option("stability_score_thresh")] = None,
-    stability_score_offset: Annotated[Optional[float], _option("stability_score_offset")] = None,
-    box_nms_thresh: Annotated[Optional[float], _option("box_nms_thresh")] = None,
-    crop_n_layers: Annotated[Optional[int], _option("crop_n_layers")] = None,
-    crop_nms_thresh: Annotated[Optional[float], _option("crop_nms_thresh")] = None,
-    crop_overlap_ratio: Annotated[Optional[float], _option("crop_overlap_ratio")] = None,
-    crop_n_points_downscale_factor: Annotated[Optional[int], _option("crop_n_points_downscale_factor")] = None,
-    min_mask_region_area: Annotated[Optional[int], _option("min_mask_region_area")] = None,
+    points_per_side: Annotated[int | None, _option("points_per_side")] = None,
+    points_per_batch: Annotated[int | None, _option("points_per_batch")] = None,
+    pred_iou_thresh: Annotated[float | None, _option("pred_iou_thresh")] = None,
+    stability_score_thresh: Annotated[float | None, _option("stability_score_thresh")] = None,
+    stability_score_offset: Annotated[float | None, _option("stability_score_offset")] = None,
+    box_nms_thresh: Annotated[float | None, _option("box_nms_thresh")] = None,
+    crop_n_layers: Annotated[int | None, _option("crop_n_layers")] = None,
+    crop_nms_thresh: Annotated[float | None, _option("crop_nms_thresh")] = None,
+    crop_overlap_ratio: Annotated[float | None, _option("crop_overlap_ratio")] = None,
+    crop_n_points_downscale_factor: Annotated[
+        int | None, _option("crop_n_points_downscale_factor")
+    ] = None,
+    min_mask_region_area: Annotated[int | None, _option("min_mask_region_area")] = None,
     tile: Annotated[
-        Optional[int],
+        int | None,
         typer.Option(
             "--tile",
             metavar="SIZE",
@@ -131,7 +133,7 @@ def everything(
         ),
     ] = None,
     tile_overlap: Annotated[
-        Optional[int],
+        int | None,
         typer.Option(
             "--tile-overlap",
             metavar="N",
@@ -183,13 +185,28 @@ def everything(
         "crop_n_points_downscale_factor": crop_n_points_downscale_factor,
         "min_mask_region_area": min_mask_region_area,
     }
-    geo_flags = {"--bands": bands, "--stretch": stretch, "--simplify": simplify,
-                 "--coverage": coverage, "--coverage-gap": coverage_gap}
+    geo_flags = {
+        "--bands": bands,
+        "--stretch": stretch,
+        "--simplify": simplify,
+        "--coverage": coverage,
+        "--coverage-gap": coverage_gap,
+    }
     if geo_cli.wants_geo_everything(out, geo_flags):  # a raster in, a vector layer out
         with _user_errors():
-            geo_cli.everything_geo(source, out, options, tile, tile_overlap, bands, stretch,
-                                   simplify, coverage, coverage_gap,
-                                   (model, checkpoint, device, dtype.value, cache))
+            geo_cli.everything_geo(
+                source,
+                out,
+                options,
+                tile,
+                tile_overlap,
+                bands,
+                stretch,
+                simplify,
+                coverage,
+                coverage_gap,
+                (model, checkpoint, device, dtype.value, cache),
+            )
         return
     concept = None
     if text:
@@ -245,8 +262,21 @@ def _everything(
         _fail(_flag(str(exc)))
     overlap = _tile_overlap(tile, tile_overlap)
     if scale is not None:  # --ray: a Ray cluster labels the source (tijeras.cli.scale)
-        return scale.run(source, out, formats_text, model_name, chosen, tile, overlap, force,
-                         checkpoint, device, dtype, cache, concept)
+        return scale.run(
+            source,
+            out,
+            formats_text,
+            model_name,
+            chosen,
+            tile,
+            overlap,
+            force,
+            checkpoint,
+            device,
+            dtype,
+            cache,
+            concept,
+        )
     root = Path(source)
     if not root.exists():
         _fail(f"input not found: {source}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -25,7 +25,7 @@ DEFAULT_FORMATS = "coco,overlay"
 """``tijeras everything``'s default ``--formats`` (a --ray run writes its own layout)."""
 
 RayOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--ray",
         metavar="ADDRESS",
@@ -195,7 +195,7 @@ def scale_report(
         ),
     ],
     png: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--png",
             metavar="PATH",

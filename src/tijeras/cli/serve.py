@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import socket
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -49,11 +49,11 @@ def serve(
         ),
     ] = True,
     samples: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--samples", metavar="DIR", help="Folder of sample images for the page."),
     ] = None,
     folder: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--folder",
             metavar="DIR",
@@ -75,7 +75,7 @@ def serve(
         ),
     ] = "sam2.1-hiera-tiny",
     video_checkpoint: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--video-checkpoint", metavar="PATH", help="Weights of --video-model."),
     ] = None,
     max_videos: Annotated[

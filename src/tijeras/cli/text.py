@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -45,7 +45,7 @@ TEXT_MODEL = "sam3"
 DEFAULT_THRESHOLD = 0.5
 
 TextOption = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option(
         "--text",
         "-t",
@@ -54,7 +54,7 @@ TextOption = Annotated[
     ),
 ]
 ExemplarOption = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option(
         "--exemplar",
         metavar="X0,Y0,X1,Y1",
@@ -62,7 +62,7 @@ ExemplarOption = Annotated[
     ),
 ]
 NegExemplarOption = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option(
         "--neg-exemplar",
         metavar="X0,Y0,X1,Y1",
@@ -96,8 +96,7 @@ def concept_model(ctx: typer.Context, model_name: str) -> str:
     if spec.family not in TEXT_FAMILIES:
         takes = ", ".join(n for n in _text_models())
         _fail(
-            f"--text needs a model that takes text prompts ({takes}); "
-            f"--model {model_name} does not"
+            f"--text needs a model that takes text prompts ({takes}); --model {model_name} does not"
         )
     return spec.name
 
@@ -271,8 +270,11 @@ def _write_instances(
         for i, (mask, score) in enumerate(zip(instances.masks, instances.scores)):
             save_mask_png(mask, out / f"{slug(categories[k])}_{i:0{digits}d}.png")
             records.append(
-                {"segmentation": coco_rle_one(mask), "predicted_iou": float(score),
-                 "category_id": k + 1}
+                {
+                    "segmentation": coco_rle_one(mask),
+                    "predicted_iou": float(score),
+                    "category_id": k + 1,
+                }
             )
     height, width = rgb.shape[:2]
     target = out / f"{Path(file_name).stem}.json"
@@ -427,7 +429,7 @@ def mcp(
         str, typer.Option("--model", "-m", help="Model name or alias (see `tijeras models`).")
     ] = TEXT_MODEL,
     checkpoint: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--checkpoint", metavar="PATH", help="Weights file (default: the cache)."),
     ] = None,
     device: DeviceOption = "cpu",

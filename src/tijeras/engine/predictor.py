@@ -333,8 +333,10 @@ class Predictor:
         from ..errors import PromptError
 
         emb = self._require_embedding()
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not (
-            0.0 <= float(threshold) <= 1.0
+        if (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, (int, float))
+            or not (0.0 <= float(threshold) <= 1.0)
         ):
             raise PromptError(f"threshold must be a number in [0, 1], got {threshold!r}")
         if text is not None and not isinstance(text, str):

@@ -175,7 +175,7 @@ __all__ = [
     "EvalResult",
     "ObjectResult",
     "box_iou",
-    "simulate_clicks",
     "evaluate",
     "result_from_json",
+    "simulate_clicks",
 ]

@@ -44,7 +44,7 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
         return _load_safetensors(path)
     with path.open("rb") as f:
         head = f.read(4)
-    if not (head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_MAGIC)):
+    if not head.startswith((_ZIP_MAGIC, _PICKLE_MAGIC)):
         raise CheckpointError(
             f"{path} is not a PyTorch or safetensors checkpoint "
             f"(it starts with bytes {head!r}; expected a .pth/.pt zip or a .safetensors file)"
@@ -122,7 +122,11 @@ def load_state_dict_into(
     """
     missing, unexpected, shapes = _describe_mismatch(model, state_dict)
     if missing or unexpected or shapes:
-        looks = "" if registry is None else f": it looks like {registry.describe_checkpoint(state_dict)}"
+        looks = (
+            ""
+            if registry is None
+            else f": it looks like {registry.describe_checkpoint(state_dict)}"
+        )
         parts = [f"{source} does not match model {expected}{looks}"]
         for label, items in (
             ("missing keys", missing),

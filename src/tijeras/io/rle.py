@@ -140,7 +140,6 @@ def _with_bytes_counts(rle: Mapping[str, Any]) -> dict[str, Any]:
     return {"size": rle["size"], "counts": counts.encode() if isinstance(counts, str) else counts}
 
 
-
 def coco_rle(masks: MaskBatch) -> list[dict[str, Any]]:
     """Encode a batch of masks as compressed COCO RLEs with pycocotools.
 

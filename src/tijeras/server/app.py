@@ -159,7 +159,6 @@ def _add_pages(app: FastAPI, settings: ServerSettings) -> None:
         return FileResponse(path)
 
 
-
 def _precision(backend: Backend, requested: str) -> dict[str, str] | None:
     """What the loaded model runs in and why (``--dtype auto`` explained), for the page header;
     ``None`` for the weightless classical backend, which has no precision to speak of."""

@@ -60,7 +60,7 @@ def encode(entry: ImageEntry, backend: Backend) -> None:
         entry.progress = 1.0
         entry.status = "ready"
         entry.encode_seconds = time.perf_counter() - started
-    except Exception as err:  # reported to the page; the server keeps running
+    except Exception as err:  # noqa: BLE001 (reported to the page; the server keeps running)
         entry.status = "failed"
         entry.error = f"encoding failed: {err}"
     finally:
@@ -171,7 +171,7 @@ def everything(entry: ImageEntry, backend: Backend, options: EverythingOptions) 
             )
             masks.append((entry.add_mask(item, _limit(entry) + len(records)), item))
         state.update(status="done", progress=1.0, masks=[describe(i, m) for i, m in masks])
-    except Exception as err:  # reported to the page; the server keeps running
+    except Exception as err:  # noqa: BLE001 (reported to the page; the server keeps running)
         state.update(status="failed", error=f"everything failed: {err}")
 
 

@@ -62,7 +62,7 @@ def load_training_state(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"training-state file not found: {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several kinds for corrupt or foreign files
+    except Exception as exc:  # noqa: BLE001 (torch raises several kinds for corrupt files)
         raise CheckpointError(f"{path} is not a readable training-state file: {exc}") from None
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise CheckpointError(f"{path} is not a tijeras training-state file")

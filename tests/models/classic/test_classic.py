@@ -11,9 +11,9 @@ from helpers.data import data_path
 from typer.testing import CliRunner
 
 import tijeras
+from tijeras.catalog import build_model, list_models
 from tijeras.errors import PromptError
 from tijeras.io import load_image
-from tijeras.catalog import build_model, list_models
 
 TRUCK_BOX = np.array([120.0, 280.0, 1710.0, 850.0])  # the pick-up truck
 HUBCAP = np.array([[565.0, 740.0]])  # centre of the rear wheel's hubcap
@@ -174,7 +174,7 @@ def test_everything_records_in_every_output_mode(
         assert 0 <= record["predicted_iou"] <= 1 and 0 <= record["stability_score"] <= 1
         assert record["crop_box"] == [0, 0, w, h]
         x, y = record["point_coords"][0]
-        assert mask[int(round(y)), int(round(x))]
+        assert mask[round(y), round(x)]
     for mode in ("coco_rle", "uncompressed_rle"):
         records = mask_generator_for(model, min_mask_region_area=200, output_mode=mode).generate(
             dog_image

@@ -140,7 +140,7 @@ def photo(truck_path):
 
 @pytest.mark.parametrize(
     "options",
-    [dict(points_per_side=8, **KEEP_ALL), dict(points_per_side=8)],
+    [dict(points_per_side=8, **KEEP_ALL), {"points_per_side": 8}],
     ids=["keep-all", "default-nms"],
 )
 def test_everything_mode_matches(models, photo, options):
@@ -179,9 +179,9 @@ def test_attention_bias_follows_loaded_weights():
     with torch.inference_mode():
         before = model.image_encoder(x)
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    for key in state:
+    for key, value in state.items():
         if key.endswith("attention_biases"):
-            state[key] = torch.randn(state[key].shape)
+            state[key] = torch.randn(value.shape)
     model.load_state_dict(state)
     fresh = build_model("test-tiny-mobile")
     fresh.load_state_dict(state)

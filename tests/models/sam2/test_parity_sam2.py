@@ -18,20 +18,20 @@ from PIL import Image
 sam2_pkg = pytest.importorskip("sam2", reason="parity needs Meta's sam2 package")
 pytest.importorskip("hydra", reason="Meta's sam2 configs need hydra")
 
-from hydra import compose, initialize_config_module  # noqa: E402
-from hydra.core.global_hydra import GlobalHydra  # noqa: E402
-from hydra.utils import instantiate  # noqa: E402
-from omegaconf import OmegaConf  # noqa: E402
-from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator as MetaGenerator  # noqa: E402
-from sam2.sam2_image_predictor import SAM2ImagePredictor as MetaPredictor  # noqa: E402
-from helpers.parity import assert_close, assert_masks_match, perturb  # noqa: E402
-from helpers.records import compare  # noqa: E402
+from helpers.parity import assert_close, assert_masks_match, perturb
+from helpers.records import compare
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator as MetaGenerator
+from sam2.sam2_image_predictor import SAM2ImagePredictor as MetaPredictor
 
-from tijeras.errors import CheckpointError  # noqa: E402
-from tijeras.catalog import get_spec  # noqa: E402
-from tijeras.sam2 import SAM2AutomaticMaskGenerator, SAM2ImagePredictor, build_sam2  # noqa: E402
-from tijeras.sam2.build import resolve_config  # noqa: E402
-from tijeras.models.sam2.model import Sam2Model  # noqa: E402
+from tijeras.catalog import get_spec
+from tijeras.errors import CheckpointError
+from tijeras.models.sam2.model import Sam2Model
+from tijeras.sam2 import SAM2AutomaticMaskGenerator, SAM2ImagePredictor, build_sam2
+from tijeras.sam2.build import resolve_config
 
 pytestmark = pytest.mark.parity
 POSTPROCESSING = [
@@ -95,20 +95,22 @@ def test_backbone_features_match(predictors):
 
 POINT = np.array([[500, 375]])
 CASES = {
-    "one point": dict(point_coords=POINT, point_labels=np.array([1])),
-    "points with a negative": dict(
-        point_coords=np.array([[500, 375], [1125, 625], [300, 800]]),
-        point_labels=np.array([1, 1, 0]),
-    ),
-    "box": dict(box=np.array([425, 600, 700, 875])),
-    "box and point": dict(
-        box=np.array([425, 600, 700, 875]), point_coords=POINT, point_labels=np.array([0])
-    ),
-    "batch of points": dict(
-        point_coords=np.array([[[500, 375]], [[1125, 625]], [[200, 900]]]),
-        point_labels=np.array([[1], [1], [1]]),
-    ),
-    "batch of boxes": dict(box=np.array([[425, 600, 700, 875], [100, 100, 900, 700]])),
+    "one point": {"point_coords": POINT, "point_labels": np.array([1])},
+    "points with a negative": {
+        "point_coords": np.array([[500, 375], [1125, 625], [300, 800]]),
+        "point_labels": np.array([1, 1, 0]),
+    },
+    "box": {"box": np.array([425, 600, 700, 875])},
+    "box and point": {
+        "box": np.array([425, 600, 700, 875]),
+        "point_coords": POINT,
+        "point_labels": np.array([0]),
+    },
+    "batch of points": {
+        "point_coords": np.array([[[500, 375]], [[1125, 625]], [[200, 900]]]),
+        "point_labels": np.array([[1], [1], [1]]),
+    },
+    "batch of boxes": {"box": np.array([[425, 600, 700, 875], [100, 100, 900, 700]])},
 }
 
 
@@ -159,7 +161,7 @@ def test_mask_input_matches(predictors, models):
 def test_normalized_coords_and_logits(predictors):
     rp, op = predictors
     h, w = rp._orig_hw[0]
-    prompt = dict(point_coords=POINT / np.array([w, h]), point_labels=np.array([1]))
+    prompt = {"point_coords": POINT / np.array([w, h]), "point_labels": np.array([1])}
     r_logits, _, _ = rp.predict(**prompt, normalize_coords=False, return_logits=True)
     o_logits, _, _ = op.predict(**prompt, normalize_coords=False, return_logits=True)
     assert_close(o_logits, r_logits, "logits")
@@ -173,11 +175,11 @@ def test_predict_batch_matches(models, truck_image):
     rp.set_image_batch(images)
     op.set_image_batch(images)
     assert_close(op.get_image_embedding(), rp.get_image_embedding(), "batch embeddings")
-    prompts = dict(
-        point_coords_batch=[POINT // 6, POINT // 5],
-        point_labels_batch=[np.array([1]), np.array([1])],
-        box_batch=[None, np.array([20, 30, 200, 150])],
-    )
+    prompts = {
+        "point_coords_batch": [POINT // 6, POINT // 5],
+        "point_labels_batch": [np.array([1]), np.array([1])],
+        "box_batch": [None, np.array([20, 30, 200, 150])],
+    }
     # Meta indexes box_batch per image; a None entry means no box for that image
     r_masks, r_iou, r_low = rp.predict_batch(**prompts, return_logits=True)
     o_masks, o_iou, o_low = op.predict_batch(**prompts)
@@ -192,7 +194,7 @@ def photo(truck_path):
     return np.array(Image.open(truck_path).convert("RGB").resize((600, 400)))
 
 
-KEEP_ALL = dict(pred_iou_thresh=0.0, stability_score_thresh=0.0, box_nms_thresh=1.0)
+KEEP_ALL = {"pred_iou_thresh": 0.0, "stability_score_thresh": 0.0, "box_nms_thresh": 1.0}
 
 
 @pytest.mark.parametrize(

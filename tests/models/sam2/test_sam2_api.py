@@ -27,11 +27,11 @@ def predictor(model):
 @pytest.mark.parametrize(
     ("prompt", "fragment"),
     [
-        (dict(point_coords=[[250.0, 50.0]], point_labels=[1]), "point (250, 50) is outside"),
-        (dict(point_coords=[[-3.0, 50.0]], point_labels=[1]), "point (-3, 50) is outside"),
-        (dict(box=[10.0, 10.0, 300.0, 100.0]), "box (10, 10, 300, 100) is outside"),
-        (dict(point_coords=[[10.0, 50.0]], point_labels=[7]), "point label 7"),
-        (dict(point_coords=[[10.0, np.nan]], point_labels=[1]), "NaN"),
+        ({"point_coords": [[250.0, 50.0]], "point_labels": [1]}, "point (250, 50) is outside"),
+        ({"point_coords": [[-3.0, 50.0]], "point_labels": [1]}, "point (-3, 50) is outside"),
+        ({"box": [10.0, 10.0, 300.0, 100.0]}, "box (10, 10, 300, 100) is outside"),
+        ({"point_coords": [[10.0, 50.0]], "point_labels": [7]}, "point label 7"),
+        ({"point_coords": [[10.0, np.nan]], "point_labels": [1]}, "NaN"),
     ],
 )
 def test_prompts_are_checked_like_everywhere_else(predictor, prompt, fragment) -> None:

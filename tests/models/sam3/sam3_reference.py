@@ -16,19 +16,19 @@ import torch
 
 IMAGE_SIZE = 224
 PHOTOS = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "sam_demo_images"
-VIT = dict(
-    hidden_size=64,
-    intermediate_size=128,
-    num_hidden_layers=4,
-    num_attention_heads=4,
-    image_size=IMAGE_SIZE,
-    patch_size=14,
-    window_size=8,
-    global_attn_indexes=[1, 3],
-    pretrain_image_size=112,
-    layer_norm_eps=1e-5,  # Meta's ViT (transformers' class default is 1e-6)
-    rope_parameters={"rope_type": "axial", "rope_theta": 10000.0},
-)
+VIT = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 4,
+    "image_size": IMAGE_SIZE,
+    "patch_size": 14,
+    "window_size": 8,
+    "global_attn_indexes": [1, 3],
+    "pretrain_image_size": 112,
+    "layer_norm_eps": 1e-5,  # Meta's ViT (transformers' class default is 1e-6)
+    "rope_parameters": {"rope_type": "axial", "rope_theta": 10000.0},
+}
 
 
 def configs():
@@ -36,45 +36,54 @@ def configs():
     from transformers import Sam3Config
     from transformers.models.sam3_tracker import Sam3TrackerConfig
 
-    vision = dict(
-        backbone_config=dict(model_type="sam3_vit_model", **VIT),
-        fpn_hidden_size=32,
-        backbone_feature_sizes=[[64, 64], [32, 32], [16, 16]],
-    )
+    vision = {
+        "backbone_config": dict(model_type="sam3_vit_model", **VIT),
+        "fpn_hidden_size": 32,
+        "backbone_feature_sizes": [[64, 64], [32, 32], [16, 16]],
+    }
     detector = Sam3Config(
         vision_config=vision,
-        text_config=dict(
-            model_type="clip_text_model",
-            vocab_size=49408,
-            hidden_size=64,
-            intermediate_size=128,
-            projection_dim=32,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            max_position_embeddings=32,
-            hidden_act="gelu",
-        ),
-        geometry_encoder_config=dict(
-            hidden_size=32, num_layers=2, num_attention_heads=4, intermediate_size=64
-        ),
-        detr_encoder_config=dict(
-            hidden_size=32, num_layers=2, num_attention_heads=4, intermediate_size=64
-        ),
-        detr_decoder_config=dict(
-            hidden_size=32,
-            num_layers=2,
-            num_queries=16,
-            num_attention_heads=4,
-            intermediate_size=64,
-        ),
-        mask_decoder_config=dict(hidden_size=32, num_attention_heads=4),
+        text_config={
+            "model_type": "clip_text_model",
+            "vocab_size": 49408,
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "projection_dim": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "max_position_embeddings": 32,
+            "hidden_act": "gelu",
+        },
+        geometry_encoder_config={
+            "hidden_size": 32,
+            "num_layers": 2,
+            "num_attention_heads": 4,
+            "intermediate_size": 64,
+        },
+        detr_encoder_config={
+            "hidden_size": 32,
+            "num_layers": 2,
+            "num_attention_heads": 4,
+            "intermediate_size": 64,
+        },
+        detr_decoder_config={
+            "hidden_size": 32,
+            "num_layers": 2,
+            "num_queries": 16,
+            "num_attention_heads": 4,
+            "intermediate_size": 64,
+        },
+        mask_decoder_config={"hidden_size": 32, "num_attention_heads": 4},
     )
     tracker = Sam3TrackerConfig(
         vision_config=vision,
-        prompt_encoder_config=dict(hidden_size=32, image_size=IMAGE_SIZE, patch_size=14),
-        mask_decoder_config=dict(
-            hidden_size=32, mlp_dim=64, num_attention_heads=4, iou_head_hidden_dim=32
-        ),
+        prompt_encoder_config={"hidden_size": 32, "image_size": IMAGE_SIZE, "patch_size": 14},
+        mask_decoder_config={
+            "hidden_size": 32,
+            "mlp_dim": 64,
+            "num_attention_heads": 4,
+            "iou_head_hidden_dim": 32,
+        },
     )
     return detector, tracker
 

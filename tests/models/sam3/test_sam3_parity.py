@@ -44,7 +44,7 @@ def pair():
 
 @pytest.fixture(scope="module", params=["groceries.jpg", "dogs.jpg"])
 def encoded(request, pair):
-    detector, tracker, ours = pair
+    detector, _, ours = pair
     x = pixels(photo(request.param), ours)
     with torch.no_grad():
         reference = detector.vision_encoder(x)
@@ -88,13 +88,13 @@ def test_text_features(pair):
 
 
 CASES = {
-    "text": dict(text="tomato", boxes=None, labels=None),
-    "exemplar": dict(text=None, boxes=[[40.0, 60.0, 120.0, 150.0]], labels=[1]),
-    "text+negative": dict(
-        text="red apple",
-        boxes=[[40.0, 60.0, 120.0, 150.0], [10.0, 10.0, 50.0, 70.0]],
-        labels=[1, 0],
-    ),
+    "text": {"text": "tomato", "boxes": None, "labels": None},
+    "exemplar": {"text": None, "boxes": [[40.0, 60.0, 120.0, 150.0]], "labels": [1]},
+    "text+negative": {
+        "text": "red apple",
+        "boxes": [[40.0, 60.0, 120.0, 150.0], [10.0, 10.0, 50.0, 70.0]],
+        "labels": [1, 0],
+    },
 }
 
 
@@ -112,10 +112,10 @@ def test_concept_prompts(pair, encoded, case):
         xyxy = torch.tensor([spec["boxes"]])
         labels = torch.tensor([spec["labels"]])
         x0, y0, x1, y1 = (xyxy / 224).unbind(-1)
-        kwargs = dict(
-            input_boxes=torch.stack([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0], -1),
-            input_boxes_labels=labels,
-        )
+        kwargs = {
+            "input_boxes": torch.stack([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0], -1),
+            "input_boxes_labels": labels,
+        }
         batch = PromptBatch(text=given, exemplar_boxes=xyxy, exemplar_labels=labels)
     with torch.no_grad():
         ref = detector(

@@ -60,9 +60,9 @@ def test_processor_flow_and_errors(tiny):
 
 
 CASES = {
-    "text": dict(text="tomato", boxes=[]),
-    "exemplar": dict(text=None, boxes=[([0.4, 0.5, 0.3, 0.35], True)]),
-    "text+negative": dict(text="red apple", boxes=[([0.2, 0.2, 0.15, 0.2], False)]),
+    "text": {"text": "tomato", "boxes": []},
+    "exemplar": {"text": None, "boxes": [([0.4, 0.5, 0.3, 0.35], True)]},
+    "text+negative": {"text": "red apple", "boxes": [([0.2, 0.2, 0.15, 0.2], False)]},
 }
 
 
@@ -96,10 +96,10 @@ def test_matches_transformers_post_processing(case):
     ids, valid = model.tokenizer([spec["text"] or "visual"])
     kw = {}
     if spec["boxes"]:
-        kw = dict(
-            input_boxes=torch.tensor([[b for b, _ in spec["boxes"]]]),
-            input_boxes_labels=torch.tensor([[int(lab) for _, lab in spec["boxes"]]]),
-        )
+        kw = {
+            "input_boxes": torch.tensor([[b for b, _ in spec["boxes"]]]),
+            "input_boxes_labels": torch.tensor([[int(lab) for _, lab in spec["boxes"]]]),
+        }
     x = state["embedding"].embedding  # same pixels: compare the post-processing
     from torchvision.transforms.v2 import functional as TF
 

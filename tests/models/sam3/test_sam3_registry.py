@@ -32,9 +32,7 @@ def test_load_model_and_its_own_state_dict_round_trip(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = tijeras.load_model("sam3-test-tiny")
     assert isinstance(model, SegmentationModel) and model.name == "sam3-test-tiny"
-    assert {"text", "exemplars", "points", "boxes", "masks"} == set(
-        model.input_spec.prompt_kinds
-    )
+    assert {"text", "exemplars", "points", "boxes", "masks"} == set(model.input_spec.prompt_kinds)
     path = tmp_path / "tiny.pt"
     torch.save(model.state_dict(), path)
     again = build_model("sam3-test-tiny", path)

@@ -112,7 +112,8 @@ def segment(
     if len(negatives):  # hole filling must not undo a background click
         discs = np.zeros((h, w), np.uint8)
         for x, y in negatives:
-            cv2.circle(discs, (int(round(x)), int(round(y))), radius, 1, thickness=-1)
+            # int(): numpy 1.x rounds its scalars to numpy floats, which OpenCV refuses
+            cv2.circle(discs, (int(round(x)), int(round(y))), radius, 1, thickness=-1)  # noqa: RUF046
         masks &= ~discs.astype(bool)
     return masks, scores
 
@@ -291,7 +292,7 @@ def _initial_labels(
     for (x, y), label in zip(prompt.points, prompt.labels):
         if label in (0, 1):
             value = cv2.GC_FGD if label == 1 else cv2.GC_BGD
-            centre = (int(round(x)) - cx0, int(round(y)) - cy0)
+            centre = (int(round(x)) - cx0, int(round(y)) - cy0)  # noqa: RUF046 (numpy 1.x scalars)
             cv2.circle(labels, centre, radius, int(value), thickness=-1)
     return labels
 
@@ -323,7 +324,7 @@ def _union(a: Rect, b: Rect) -> Rect:
 
 
 def _expand(rect: Rect, margin: float, h: int, w: int) -> Rect:
-    m = int(round(margin))
+    m = round(margin)
     return _clip((rect[0] - m, rect[1] - m, rect[2] + m, rect[3] + m), h, w)
 
 

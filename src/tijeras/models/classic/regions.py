@@ -114,7 +114,7 @@ def best_match_iou(labels: np.ndarray, other: np.ndarray, n: int) -> np.ndarray:
 
 def interior_points(labels: np.ndarray, n: int) -> np.ndarray:
     """n x 2 xy: per region, its pixel farthest from its outline (working pixels)."""
-    h, w = labels.shape
+    w = labels.shape[1]
     inner = (~outline(labels)).astype(np.uint8)
     dist = cv2.distanceTransform(inner, cv2.DIST_L2, 3).ravel()
     flat = labels.ravel()

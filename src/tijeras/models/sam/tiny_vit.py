@@ -271,7 +271,7 @@ class TinyViTBlock(nn.Module):
         are padded with that vector.
         """
         attn, ws = self.attn, self.window
-        b, h, w, _ = x.shape
+        _, h, w, _ = x.shape
         qkv = attn.qkv(attn.norm(x))
         fill = F.linear(attn.norm.bias, attn.qkv.weight, attn.qkv.bias)
         windows, padded = window_partition(qkv, ws, fill=fill)

@@ -10,6 +10,8 @@ Shapes: B batch, Q queries, K keys, C channels, H heads.
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -98,7 +100,7 @@ class MLP(nn.Module):
 
     def __init__(self, dims: list[int]) -> None:
         super().__init__()
-        self.layers = nn.ModuleList(Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.layers = nn.ModuleList(Linear(a, b) for a, b in itertools.pairwise(dims))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         last = len(self.layers) - 1

@@ -250,9 +250,8 @@ def remap_meta(state_dict: Mapping[str, torch.Tensor]) -> StateDict:
                 continue
             if key == "backbone.vision_backbone.trunk.pos_embed":
                 value = drop_class_position(value)
-        elif key.startswith("tracker."):
-            if not key[len("tracker.") :].startswith(TRACKER_IMAGE):
-                continue  # a video module
+        elif key.startswith("tracker.") and not key[len("tracker.") :].startswith(TRACKER_IMAGE):
+            continue  # a video module
         out[key] = value
     return out
 

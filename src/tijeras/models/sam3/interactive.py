@@ -94,4 +94,3 @@ class InteractiveHead(nn.Module):
         return sam2_fast.decode(
             self.sam_mask_decoder, prepared, sparse, None if masks is None else dense, multimask
         )
-

@@ -73,7 +73,9 @@ class PyramidLevel(nn.Module):
 
 
 def transposed_as_linear(
-    conv: nn.ConvTranspose2d, then: torch.Tensor | None = None, then_bias: torch.Tensor | None = None
+    conv: nn.ConvTranspose2d,
+    then: torch.Tensor | None = None,
+    then_bias: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A stride-2 2 x 2 transposed convolution as a (4 C_out) x C_in matrix and bias, rows in
     (row phase, column phase, channel) order; followed by the C' x C_out map ``then`` (and its

@@ -188,7 +188,7 @@ def _track(entry: VideoEntry, tracker: Any, start: int, reverse: bool) -> None:
                     job.update(status="stopped")
                     return
             job.update(status="done", seconds=round(time.perf_counter() - began, 3))
-    except Exception as err:  # reported to the page; the server keeps running
+    except Exception as err:  # noqa: BLE001 (reported to the page; the server keeps running)
         job.update(status="failed", error=f"tracking failed: {err}")
 
 
