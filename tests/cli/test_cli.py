@@ -515,15 +515,9 @@ def _env(**changes: str | None) -> dict[str, str]:
 
 
 def _python(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-        check=False,
-    )
+    command = [sys.executable, *args]
+    output = {"capture_output": True, "text": True}
+    return subprocess.run(command, env=env, cwd=REPO, timeout=300, check=False, **output)
 
 
 def test_python_m_tijeras_models():
