@@ -144,13 +144,21 @@ class Trainable(Protocol):
 
 
 def check_prompt_kinds(spec: InputSpec, prompts: PromptBatch, model_name: str) -> None:
-    """Raise a :class:`~tijeras.errors.PromptError` for a prompt kind the family lacks."""
+    """Raise a :class:`~tijeras.errors.PromptError` for a prompt kind the family lacks, or
+    mask prompts of another size than the model's ``mask_input_size``."""
+    from .errors import PromptError
+
     missing = prompts.kinds - spec.prompt_kinds
     if missing:
-        from .errors import PromptError
-
         kinds = ", ".join(sorted(missing))
         raise PromptError(
             f"model {model_name} does not take {kinds} prompts "
             f"(it takes {', '.join(sorted(spec.prompt_kinds))})"
+        )
+    masks = prompts.masks
+    h, w = spec.mask_input_size
+    if masks is not None and (masks.dim() != 4 or tuple(masks.shape[1:]) != (1, h, w)):
+        raise PromptError(
+            f"mask prompts of model {model_name} are B x 1 x {h} x {w}, "
+            f"got {' x '.join(str(n) for n in masks.shape)}"
         )

@@ -11,11 +11,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
-from pathlib import Path
 from typing import Any
 
-import torch
+from helpers.parity import official_tiny_sam
 
 ROOTS = ("segment_anything", "sam2", "samgeo")
 TINY_KEY = "vit_tiny"
@@ -51,54 +49,6 @@ class Backends:
         finally:
             self.kept[side] = _take()
             sys.modules.update(before)
-
-
-def official_tiny_sam(checkpoint: str | Path | None = None) -> torch.nn.Module:
-    """The official ``Sam`` with the structure of tijeras' ``test-tiny`` (ViT of 2 blocks of
-    width 32, a decoder of width 32), loaded from ``checkpoint`` as Meta's builders do."""
-    from segment_anything.modeling import (
-        ImageEncoderViT,
-        MaskDecoder,
-        PromptEncoder,
-        Sam,
-        TwoWayTransformer,
-    )
-
-    sam = Sam(
-        image_encoder=ImageEncoderViT(
-            depth=2,
-            embed_dim=32,
-            img_size=1024,
-            mlp_ratio=4,
-            norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
-            num_heads=2,
-            patch_size=16,
-            qkv_bias=True,
-            use_rel_pos=True,
-            global_attn_indexes=(1,),
-            window_size=14,
-            out_chans=32,
-        ),
-        prompt_encoder=PromptEncoder(
-            embed_dim=32,
-            image_embedding_size=(64, 64),
-            input_image_size=(1024, 1024),
-            mask_in_chans=8,
-        ),
-        mask_decoder=MaskDecoder(
-            num_multimask_outputs=3,
-            transformer=TwoWayTransformer(depth=2, embedding_dim=32, mlp_dim=64, num_heads=2),
-            transformer_dim=32,
-            iou_head_depth=3,
-            iou_head_hidden_dim=32,
-        ),
-        pixel_mean=[123.675, 116.28, 103.53],
-        pixel_std=[58.395, 57.12, 57.375],
-    )
-    sam.eval()
-    if checkpoint is not None:
-        sam.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
-    return sam
 
 
 @contextmanager

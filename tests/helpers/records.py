@@ -7,6 +7,9 @@ import scipy.optimize as scipy_opt
 
 KEEP_ALL = {"pred_iou_thresh": 0.0, "stability_score_thresh": 0.0, "box_nms_thresh": 1.0}
 """Generator options that keep every candidate (for comparing candidate by candidate)."""
+NMS_ONLY = {"pred_iou_thresh": 0.0, "stability_score_thresh": 0.0}
+"""Generator options that keep every candidate up to the box NMS (random weights pass no
+default threshold)."""
 
 
 def mask_iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -84,7 +85,10 @@ def test_tools_over_stdio(tmp_path):
         )
         return out
 
-    out = anyio.run(session_run, tmp_path, steps)
+    # On a thread of its own: a browser test's Playwright keeps an event loop running on this
+    # one for the rest of the session.
+    with ThreadPoolExecutor(1) as pool:
+        out = pool.submit(anyio.run, session_run, tmp_path, steps).result()
     assert "open_image" in error_text(out["early"])
     assert "no.png" in error_text(out["missing"])
     assert payload(out["open"]) == {"path": str(image), "width": 160, "height": 120}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -17,10 +18,10 @@ from tijeras.contract import InputSpec, SegmentationModel, Trainable
 from tijeras.errors import PromptError
 from tijeras.types import PromptBatch
 
-# The smallest variant of each family (SAM 2 has no test variant: Hiera-T with random weights).
+# The smallest variant of each family.
 SMALLEST = {
     "sam": "test-tiny",
-    "sam2": "sam2.1-hiera-tiny",
+    "sam2": "sam2-test-tiny",
     "sam3": "sam3-test-tiny",
     "classic": "classic",
 }
@@ -52,7 +53,7 @@ def test_every_family_is_listed_and_implements_the_contract(models) -> None:
     assert not isinstance(models["sam3"], Trainable)
 
 
-@pytest.mark.parametrize("name", ["sam2.1-hiera-tiny", "test-tiny-mobile", "classic"])
+@pytest.mark.parametrize("name", ["sam2-test-tiny", "test-tiny-mobile", "classic"])
 def test_decoder_dtype_for_every_family(name) -> None:
     """``decoder_dtype`` once reached into SAM's attributes (an AttributeError elsewhere)."""
     torch.manual_seed(0)
@@ -80,10 +81,15 @@ def test_a_family_imports_no_other_family() -> None:
         ("sam3", "blocks sam3"),
         ("classic", "classic"),
     )
+    runs = {  # one process per family, all at once
+        family: subprocess.Popen(
+            [sys.executable, "-c", code.format(family)], stdout=subprocess.PIPE, text=True
+        )
+        for family, _ in families
+    }
     for family, allowed in families:
-        out = subprocess.run(
-            [sys.executable, "-c", code.format(family)], capture_output=True, text=True, check=True
-        ).stdout
+        out, _ = runs[family].communicate()
+        assert runs[family].returncode == 0, family
         assert eval(out) == sorted(allowed.split()), (family, out)
 
 
@@ -94,6 +100,18 @@ def test_predictor_refuses_what_is_not_a_model_and_kinds_a_family_lacks(models) 
     predictor.set_image(np.zeros((32, 32, 3), np.uint8))
     with pytest.raises(PromptError, match="does not take text prompts"):
         predictor.decode(PromptBatch(text=("tomato",)))
+
+
+@pytest.mark.parametrize("family", ["sam", "sam2"])
+def test_a_mask_prompt_of_another_size_is_named(models, family) -> None:
+    predictor = tijeras.Predictor(models[family])
+    predictor.set_image(np.zeros((32, 32, 3), np.uint8))
+    h, w = models[family].input_spec.mask_input_size
+    with pytest.raises(PromptError) as err:
+        predictor.decode(PromptBatch(masks=torch.zeros(2, 1, h + 4, w)))
+    assert str(err.value) == (
+        f"mask prompts of model {SMALLEST[family]} are B x 1 x {h} x {w}, got 2 x 1 x {h + 4} x {w}"
+    )
 
 
 def test_records_are_frozen(models) -> None:
@@ -123,7 +141,7 @@ PROMPT_KINDS = {
         labels=_prompts(3).labels,
         boxes=_prompts(3).boxes,
         masks=torch.randn(3, 1, 256, 256, generator=torch.Generator().manual_seed(4)),
-    ),
+    ),  # masks resized to the model's mask_input_size in the test
     "one point": lambda: PromptBatch(
         points=torch.tensor([[[400.0, 300.0]]]), labels=torch.tensor([[1]], dtype=torch.int)
     ),
@@ -140,6 +158,9 @@ def test_plain_decoder_equals_the_fast_path(models, family, multimask, kind) -> 
     rng = np.random.default_rng(5)
     emb = predictor.set_image(rng.integers(0, 255, (300, 400, 3), dtype=np.uint8))
     prompts = PROMPT_KINDS[kind]()
+    if prompts.masks is not None:
+        size = model.input_spec.mask_input_size
+        prompts = replace(prompts, masks=torch.nn.functional.interpolate(prompts.masks, size))
     fast = predictor.decode(prompts, multimask=multimask)
     with torch.no_grad():
         plain = model.decode_train(emb.features, prompts, multimask=multimask, extra=emb.extra)

@@ -4,7 +4,8 @@ Identical outputs on random weights mean identical outputs on the real checkpoin
 model is built with random weights, every parameter is perturbed (so zero-initialised ones such as
 the relative positions and the positional embedding matter), the state_dict is saved as a .pth
 file and loaded through tijeras.
-Tolerances: those of :mod:`helpers.parity`.
+Tolerances: those of :mod:`helpers.parity`. Every test runs on ``test-tiny`` (Meta's classes at
+toy widths, the same code paths) in the default suite and on ViT-B in the slow one.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from helpers.parity import (
     assert_masks_match,
     check_mask_input,
     check_predict,
-    perturb,
+    perturbed_sam_pair,
+    sam_model_params,
 )
 
 import tijeras
@@ -31,15 +33,9 @@ import tijeras
 pytestmark = pytest.mark.parity
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    torch.manual_seed(0)
-    ref = sa.sam_model_registry["vit_b"]()
-    perturb(ref)
-    path = tmp_path_factory.mktemp("ckpt") / "perturbed_vit_b.pth"
-    torch.save(ref.state_dict(), path)
-    ours = tijeras.sam_model_registry["vit_b"](checkpoint=str(path))
-    return ref, ours
+@pytest.fixture(scope="module", params=sam_model_params())
+def models(request, tmp_path_factory):
+    return perturbed_sam_pair(request.param, tmp_path_factory.mktemp("ckpt"))
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +71,8 @@ def test_mask_input_from_previous_prediction(predictors):
 def test_predict_torch_batch_of_boxes(predictors):
     rp, op = predictors
     rng = np.random.default_rng(0)
-    xy = rng.uniform(0, 1500, size=(64, 2))
-    boxes = torch.tensor(np.concatenate([xy, xy + rng.uniform(20, 300, (64, 2))], 1)).float()
+    xy = rng.uniform(0, 1500, size=(16, 2))
+    boxes = torch.tensor(np.concatenate([xy, xy + rng.uniform(20, 300, (16, 2))], 1)).float()
     boxes[:, 1::2] = boxes[:, 1::2].clamp(max=1199)
     ref_boxes = rp.transform.apply_boxes_torch(boxes, rp.original_size)
     our_boxes = op.transform.apply_boxes_torch(boxes, op.original_size)
