@@ -18,7 +18,11 @@ from helpers.web import count_painted, get_json, image_point, open_file, serve, 
 
 from tijeras.io import decode_coco_rle
 
-PHOTO = data_path("sam_demo_images", "images", "groceries.jpg")
+
+@pytest.fixture(scope="module")
+def groceries() -> Path:
+    """The groceries photo (the tests skip with a message where the data folder is absent)."""
+    return data_path("sam_demo_images", "images", "groceries.jpg")
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +55,11 @@ def _find(page, phrase: str, threshold: float) -> None:
     )
 
 
-def test_every_instance_is_drawn_listed_and_kept_by_the_phrase(text_page, text_server: str) -> None:
+def test_every_instance_is_drawn_listed_and_kept_by_the_phrase(
+    text_page, text_server: str, groceries: Path
+) -> None:
     page = text_page
-    image_id = open_file(page, PHOTO)
+    image_id = open_file(page, groceries)
     assert page.locator("#text-phrase").is_enabled()
     _find(page, "tomato", 0)
     rows = page.locator("#text-list li")
@@ -96,9 +102,9 @@ def test_every_instance_is_drawn_listed_and_kept_by_the_phrase(text_page, text_s
     assert count_painted(page, "text-canvas") == 0
 
 
-def test_nothing_found_is_said_and_errors_reach_a_toast(text_page) -> None:
+def test_nothing_found_is_said_and_errors_reach_a_toast(text_page, groceries: Path) -> None:
     page = text_page
-    open_file(page, PHOTO)
+    open_file(page, groceries)
     _find(page, "purple elephant", 1)
     note = page.locator("#text-note")
     assert note.inner_text().startswith("No purple elephant found (score above 1)")
