@@ -30,18 +30,12 @@ from tijeras.models.sam.config import SAM_TEST_TINY
 cli = importlib.import_module("tijeras.cli.allocator")  # the module (monkeypatched below)
 
 REPO = Path(__file__).resolve().parents[2]
-DATA_DIR = REPO.parent / "shared" / "data"
 SRC = REPO / "src"
 
 
 @pytest.fixture(scope="session")
-def truck() -> Path:
-    path = DATA_DIR / "sam_demo_images" / "images" / "truck.jpg"
-    if not path.is_file():
-        pytest.skip(
-            f"development image not found at {path} (expected ../shared/data beside the repo)"
-        )
-    return path
+def truck(truck_path: Path) -> Path:
+    return truck_path
 
 
 @pytest.fixture()
